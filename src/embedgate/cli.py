@@ -1,0 +1,227 @@
+"""The ``embedgate`` command: keygen, mint, inspect, jwks, demo."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import jwt
+
+from .config import Config
+from .engine import Engine
+from .errors import ConfigurationError, EmbedgateError, ProductionRefusedError
+from .keyring import keyset_from_config
+from .keys import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, generate_private_pem
+from .principal import Principal
+from .verify import verify
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _parse_attr(text: str) -> tuple[str, Any]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    value: Any = raw
+    if raw.lower() in ("true", "false"):
+        value = raw.lower() == "true"
+    elif raw.lstrip("-").isdigit():
+        value = int(raw)
+    return name, value
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="embedgate", description="Short-lived, signed embed tokens for embedded analytics."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    keygen = commands.add_parser("keygen", help="make an HMAC secret or a PEM key pair")
+    keygen.add_argument(
+        "--algorithm",
+        "-a",
+        default="HS256",
+        choices=sorted(HMAC_ALGORITHMS | ASYMMETRIC_ALGORITHMS),
+    )
+    keygen.add_argument(
+        "--out",
+        help="write the private key here (mode 0600) and the public "
+        "key to OUT.pub, instead of stdout",
+    )
+
+    mint = commands.add_parser("mint", help="development: print a token for a subject")
+    mint.add_argument("--sub", required=True, help="the subject (user id)")
+    mint.add_argument(
+        "--attr",
+        action="append",
+        default=[],
+        type=_parse_attr,
+        metavar="KEY=VALUE",
+        help="a user attribute (repeatable)",
+    )
+    mint.add_argument("--role", action="append", default=[], help="a role (repeatable)")
+    mint.add_argument("--group", action="append", default=[], help="a group (repeatable)")
+    mint.add_argument("--tenant")
+    mint.add_argument("--email")
+    mint.add_argument("--resource", help="resource (dashboard id) the token is for")
+    mint.add_argument("--ttl", type=int, help="lifetime in seconds (default EMBEDGATE_TTL)")
+
+    inspect = commands.add_parser("inspect", help="show a token's header, claims and expiry")
+    inspect.add_argument("token", help="the token ('-' reads it from stdin)")
+
+    commands.add_parser("jwks", help="print the public key set (JWKS) as JSON")
+
+    demo = commands.add_parser("demo", help="run the embedded-analytics demo")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--ttl", type=int, default=60, help="token lifetime in the demo")
+    return parser
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    if args.algorithm in HMAC_ALGORITHMS:
+        secret = _b64(secrets.token_bytes(48 if args.algorithm != "HS256" else 32))
+        if args.out:
+            _write_private(args.out, (secret + "\n").encode())
+            print(f"wrote the secret to {args.out}", file=sys.stderr)
+        else:
+            print(secret)
+        return EXIT_OK
+    pem = generate_private_pem(args.algorithm)
+    from .keys import SigningKey
+
+    key = SigningKey.private(pem, args.algorithm)
+    public = key.public_pem() or b""
+    if args.out:
+        _write_private(args.out, pem)
+        with open(args.out + ".pub", "wb") as handle:
+            handle.write(public)
+        print(
+            f"wrote {args.out} (private, mode 0600) and {args.out}.pub; kid {key.kid}",
+            file=sys.stderr,
+        )
+    else:
+        sys.stdout.write(pem.decode() + public.decode())
+    return EXIT_OK
+
+
+def _write_private(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def cmd_mint(args: argparse.Namespace) -> int:
+    config = Config.load()
+    if config.is_production:
+        raise ProductionRefusedError(
+            "EMBEDGATE_ENV",
+            "`embedgate mint` is a development tool and refuses to run in production",
+        )
+    if args.ttl is not None:
+        config = config.replace(ttl=args.ttl)
+    engine = Engine(config)
+    principal = Principal(
+        subject=args.sub,
+        tenant=args.tenant,
+        email=args.email,
+        roles=tuple(args.role),
+        groups=tuple(args.group),
+        attributes=dict(args.attr),
+    )
+    token = engine.service.get_token(principal, "cli:" + secrets.token_hex(8), args.resource)
+    print(token.url or token.token)
+    return EXIT_OK
+
+
+def _human_time(value: Any) -> str:
+    if not isinstance(value, (int, float)):
+        return repr(value)
+    when = datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    delta = int(value - time.time())
+    relative = f"in {delta} s" if delta >= 0 else f"{-delta} s ago"
+    return f"{value} ({when}, {relative})"
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    token = sys.stdin.read().strip() if args.token == "-" else args.token.strip()
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        print(f"embedgate: not a JWT: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print("header:")
+    print(json.dumps(header, indent=2, sort_keys=True))
+    print("claims:")
+    print(json.dumps(claims, indent=2, sort_keys=True))
+    for name in ("iat", "nbf", "exp"):
+        if name in claims:
+            print(f"{name}: {_human_time(claims[name])}")
+    try:
+        config = Config.load()
+        keys = keyset_from_config(config)
+    except ConfigurationError:
+        print(
+            "signature: NOT verified (no key configured: set EMBEDGATE_SECRET or "
+            "EMBEDGATE_PRIVATE_KEY)"
+        )
+        return EXIT_OK
+    try:
+        verify(token, keys, audience=config.audience, issuer=config.issuer, leeway=config.leeway)
+    except EmbedgateError as exc:
+        print(f"signature: INVALID with the configured key ({exc})")
+        return EXIT_ERROR
+    print("signature: valid (verified with the configured key, audience and issuer)")
+    return EXIT_OK
+
+
+def cmd_jwks(args: argparse.Namespace) -> int:
+    keys = keyset_from_config(Config.load())
+    print(json.dumps(keys.jwks(), indent=2))
+    if not keys.has_public_keys:
+        print(
+            "embedgate: HMAC keys are secret and never published; the set is empty", file=sys.stderr
+        )
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo  # the demo needs the [demo] extra
+
+    return run_demo(host=args.host, port=args.port, ttl=args.ttl)
+
+
+COMMANDS = {
+    "keygen": cmd_keygen,
+    "mint": cmd_mint,
+    "inspect": cmd_inspect,
+    "jwks": cmd_jwks,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``embedgate`` console script."""
+    args = _build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except EmbedgateError as exc:
+        print(f"embedgate: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,431 @@
+"""Configuration: keyword arguments, a mapping with a prefix (Flask's ``app.config``), or
+the environment; validated once, at start-up.
+
+Every setting is a field of :class:`Config` whose metadata gives its parser and help text;
+the environment/mapping name is ``EMBEDGATE_`` plus the field name in capitals. Secrets are
+held as :class:`~embedgate.secret.Secret` and never shown by ``repr`` or ``str``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Final
+
+from .errors import ConfigurationError
+from .secret import Secret
+
+PREFIX: Final = "EMBEDGATE_"
+MODES: Final = ("token", "sso", "api_key")
+PRODUCTION_ENVS: Final = frozenset({"production", "prod", "live"})
+ENVIRONMENTS: Final = (
+    frozenset({"development", "dev", "test", "testing", "staging", "local", "sandbox"})
+    | PRODUCTION_ENVS
+)
+
+Parser = Callable[[str, Any], Any]
+
+
+def _str(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigurationError(name, f"expected a string, got {type(value).__name__}")
+    return value.strip()
+
+
+def _opt_str(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    return _str(name, value) or None
+
+
+def _int(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise ConfigurationError(name, "expected a whole number, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ConfigurationError(name, f"expected a whole number, got {value!r}")
+
+
+def _opt_float(name: str, value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        raise ConfigurationError(name, f"expected a number of seconds, got {value!r}") from None
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigurationError(name, f"expected true or false, got {value!r}")
+
+
+def _opt_bool(name: str, value: Any) -> bool | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
+        return None
+    return _bool(name, value)
+
+
+def _secret(name: str, value: Any) -> Secret | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, Secret):
+        return value
+    if isinstance(value, (str, bytes)):
+        return Secret(value)
+    raise ConfigurationError(name, f"expected a string, got {type(value).__name__}")
+
+
+def _secret_list(name: str, value: Any) -> tuple[Secret, ...]:
+    if value is None or value == "":
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(
+        s
+        for i, item in enumerate(items)
+        if (s := _secret(f"{name}[{i}]", item.strip() if isinstance(item, str) else item))
+        is not None
+    )
+
+
+def _names(name: str, value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigurationError(name, f"expected names, got {type(item).__name__}")
+        if item.strip():
+            out.append(item.strip())
+    return tuple(out)
+
+
+def _req_names(name: str, value: Any) -> tuple[str, ...]:
+    return _names(name, value) or ()
+
+
+def _paths(name: str, value: Any) -> tuple[str, ...]:
+    return _names(name, value) or ()
+
+
+def _json_object(name: str, value: Any) -> Mapping[str, Any] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(
+                name, f"expected a JSON object: {exc.msg} at position {exc.pos}"
+            ) from None
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(name, f"expected a JSON object, got {type(value).__name__}")
+    return dict(value)
+
+
+def _choice(*choices: str) -> Parser:
+    def parse(name: str, value: Any) -> str:
+        text = _str(name, value).lower()
+        if text not in choices:
+            raise ConfigurationError(name, f"expected one of {', '.join(choices)}, got {text!r}")
+        return text
+
+    return parse
+
+
+def _env(name: str, value: Any) -> str:
+    text = _str(name, value).lower() or "development"
+    if text not in ENVIRONMENTS:
+        raise ConfigurationError(
+            name, f"expected one of {', '.join(sorted(ENVIRONMENTS))}, got {text!r}"
+        )
+    return text
+
+
+def setting(default: Any, parse: Parser, doc: str, *, secret: bool = False) -> Any:
+    """Declare a setting: its default, parser and one-line help."""
+    return field(default=default, metadata={"parse": parse, "doc": doc, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Config:
+    """All embedgate settings. Build with :meth:`load`; see the README's reference."""
+
+    # -- mode and environment
+    mode: str = setting(
+        "token",
+        _choice(*MODES),
+        "token (sign after the app's login), sso, or api_key (sandbox only)",
+    )
+    env: str = setting(
+        "development",
+        _env,
+        "development or production; api_key mode and `embedgate mint` refuse production",
+    )
+    # -- keys
+    secret: Secret | None = setting(None, _secret, "HMAC secret, at least 32 bytes", secret=True)
+    previous_secrets: tuple[Secret, ...] = setting(
+        (),
+        _secret_list,
+        "comma-separated retired HMAC secrets still accepted by verify()",
+        secret=True,
+    )
+    algorithm: str | None = setting(
+        None,
+        _opt_str,
+        "HS256/384/512, ES256, EdDSA, PS256, RS256; "
+        "default HS256, or inferred from the private key",
+    )
+    private_key: Secret | None = setting(None, _secret, "PEM private key (asymmetric)", secret=True)
+    private_key_file: str | None = setting(None, _opt_str, "path to a PEM private key")
+    previous_key_files: tuple[str, ...] = setting(
+        (), _paths, "comma-separated PEM files of retired keys, still published in the JWKS"
+    )
+    next_key_file: str | None = setting(
+        None, _opt_str, "PEM file of the next key: published in the JWKS now, signs once promoted"
+    )
+    key_id: str | None = setting(None, _opt_str, "kid of the signing key (default: thumbprint)")
+    # -- claims
+    issuer: str = setting("embedgate", _str, "the iss claim")
+    audience: str = setting("embedgate", _str, "the aud claim the provider expects")
+    typ: str | None = setting("JWT", _opt_str, "the typ header ('' to leave it out)")
+    ttl: int = setting(300, _int, "token lifetime in seconds")
+    max_ttl: int = setting(3600, _int, "hard cap on EMBEDGATE_TTL")
+    min_remaining: int = setting(30, _int, "never serve a token with less life than this")
+    refresh_margin: float | None = setting(
+        None, _opt_float, "seconds before expiry to refresh (default max(60, 20% of TTL))"
+    )
+    leeway: float = setting(10.0, _opt_float, "clock skew tolerated by verify(), seconds")
+    token_size_budget: int = setting(4096, _int, "largest token in bytes")
+    allowed_attributes: tuple[str, ...] | None = setting(
+        None, _names, "comma-separated attributes that may reach a token (default: all)"
+    )
+    required_attributes: tuple[str, ...] = setting(
+        (), _req_names, "comma-separated attributes (or tenant/email) a principal must have"
+    )
+    claim_mapping: Mapping[str, Any] | None = setting(
+        None,
+        _json_object,
+        "JSON claim mapping for sso mode, e.g. "
+        '{"tenant": "org", "attributes": {"region": "custom.region"}}',
+    )
+    # -- provider
+    provider: str = setting("generic", _str, "generic, toucan, superset, metabase, tableau, looker")
+    provider_url: str | None = setting(None, _opt_str, "the provider's base URL")
+    api_key: Secret | None = setting(
+        None, _secret, "provider API key (remote minting, api_key mode)", secret=True
+    )
+    sandbox_subject: str = setting(
+        "sandbox-developer", _str, "subject used in api_key mode when no user is logged in"
+    )
+    # -- cache
+    cache_size: int = setting(10_000, _int, "in-process cache entries (LRU)")
+    redis_url: str | None = setting(
+        None, _opt_str, "redis://, rediss:// or unix:// URL of a shared cache"
+    )
+    # -- web
+    prefix: str = setting("/_embedgate", _str, "URL prefix of the token endpoint, script, JWKS")
+    cookie_name: str = setting("embedgate_session", _str, "embedgate's session cookie")
+    cookie_secure: bool | None = setting(None, _opt_bool, "Secure cookie flag (default: on https)")
+    inject: bool = setting(True, _bool, "inject the token into HTML pages")
+    max_inject_bytes: int = setting(1_048_576, _int, "largest HTML body buffered for injection")
+    allow_get: bool = setting(False, _bool, "let the token endpoint answer GET")
+    rate_limit: int = setting(30, _int, "token endpoint requests per session per minute")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("parse") is not None and not _is_parsed(f, value):
+                object.__setattr__(self, f.name, f.metadata["parse"](env_name(f.name), value))
+        self._validate()
+
+    def _validate(self) -> None:
+        for name in (
+            "ttl",
+            "max_ttl",
+            "token_size_budget",
+            "cache_size",
+            "max_inject_bytes",
+            "rate_limit",
+        ):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(
+                    env_name(name), f"must be positive, got {getattr(self, name)}"
+                )
+        if self.min_remaining < 0:
+            raise ConfigurationError(env_name("min_remaining"), "must be >= 0")
+        if self.private_key is not None and self.private_key_file is not None:
+            raise ConfigurationError(
+                "EMBEDGATE_PRIVATE_KEY",
+                "set EMBEDGATE_PRIVATE_KEY or EMBEDGATE_PRIVATE_KEY_FILE, not both",
+            )
+        if self.algorithm == "none":
+            raise ConfigurationError("EMBEDGATE_ALGORITHM", "'none' is never accepted")
+        if not self.prefix.startswith("/") or self.prefix.endswith("/"):
+            raise ConfigurationError(
+                "EMBEDGATE_PREFIX",
+                f"expected a path starting with '/' and not ending with '/', got {self.prefix!r}",
+            )
+        if self.mode == "api_key" and self.is_production:
+            from .errors import ProductionRefusedError
+
+            raise ProductionRefusedError(
+                "EMBEDGATE_MODE",
+                "api_key mode is for local "
+                "development only and refuses EMBEDGATE_ENV="
+                f"{self.env}; use mode token or sso in production",
+            )
+        if self.mode == "api_key" and self.api_key is None:
+            raise ConfigurationError(
+                "EMBEDGATE_API_KEY", "api_key mode needs the provider's API key"
+            )
+
+    @property
+    def is_production(self) -> bool:
+        return self.env in PRODUCTION_ENVS
+
+    @classmethod
+    def load(
+        cls,
+        mapping: Mapping[str, Any] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        prefix: str = PREFIX,
+        **overrides: Any,
+    ) -> Config:
+        """Settings from ``overrides`` (field names), then ``mapping`` (``prefix`` + NAME,
+        e.g. Flask's ``app.config``), then ``environ`` (default: ``os.environ``)."""
+        environ = os.environ if environ is None else environ
+        names = {f.name for f in fields(cls)}
+        unknown = set(overrides) - names
+        if unknown:
+            raise ConfigurationError(
+                sorted(unknown)[0],
+                f"is not an embedgate setting; expected one of {', '.join(sorted(names))}",
+            )
+        values: dict[str, Any] = {}
+        for name in names:
+            key = prefix + name.upper()
+            if name in overrides:
+                values[name] = overrides[name]
+            elif mapping is not None and key in mapping:
+                values[name] = mapping[key]
+            elif key in environ:
+                values[name] = environ[key]
+        if mapping is not None:
+            _reject_unknown(mapping, prefix, names)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+    def private_key_pem(self) -> Secret | None:
+        """The private key, read from EMBEDGATE_PRIVATE_KEY or EMBEDGATE_PRIVATE_KEY_FILE."""
+        if self.private_key is not None:
+            return self.private_key
+        if self.private_key_file is None:
+            return None
+        return read_key_file(self.private_key_file, "EMBEDGATE_PRIVATE_KEY_FILE")
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret"):
+                shown.append(f"{f.name}={'<set>' if value else '<unset>'}")
+            elif value != f.default:
+                shown.append(f"{f.name}={value!r}")
+        return f"Config({', '.join(shown)})"
+
+    __str__ = __repr__
+
+
+def read_key_file(path: str, setting_name: str) -> Secret:
+    try:
+        return Secret(Path(path).expanduser().read_bytes())
+    except OSError as exc:
+        raise ConfigurationError(
+            setting_name, f"cannot read the key file ({exc.strerror})"
+        ) from None
+
+
+def _is_parsed(f: dataclasses.Field[Any], value: Any) -> bool:
+    # A value equal to the default (same object) was not given and needs no parsing.
+    return value is f.default
+
+
+def _reject_unknown(source: Mapping[str, Any], prefix: str, names: set[str]) -> None:
+    # Only for an explicit mapping (app.config): the environment is shared with other tools.
+    for key in source:
+        if not isinstance(key, str) or not key.startswith(prefix):
+            continue
+        name = key[len(prefix) :].lower()
+        if name in names or name.startswith(_EXTENSION_PREFIXES):
+            continue
+        raise ConfigurationError(
+            key,
+            "is not an embedgate setting (a typo?); see the configuration reference in the README",
+        )
+
+
+# Settings under these sub-prefixes belong to optional parts (provider profiles) that
+# validate them themselves, e.g. EMBEDGATE_SUPERSET_USERNAME.
+_EXTENSION_PREFIXES: tuple[str, ...] = (
+    "toucan_",
+    "superset_",
+    "metabase_",
+    "tableau_",
+    "looker_",
+    "generic_",
+    "demo_",
+    "sso_",
+)
+
+
+def env_name(field_name: str) -> str:
+    return PREFIX + field_name.upper()
+
+
+def reference() -> list[tuple[str, str, str]]:
+    """(environment name, default, help) for every setting: the README's table."""
+    rows = []
+    for f in fields(Config):
+        default = f.default
+        shown = "" if default is None or default == () else str(default)
+        rows.append((env_name(f.name), shown, f.metadata["doc"]))
+    return rows
+
+
+def extension_settings(
+    config_source: Mapping[str, Any] | None, section: str, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """``EMBEDGATE_<SECTION>_*`` values (lower-case suffixes), from a mapping then the
+    environment: how provider profiles read their own settings."""
+    environ = os.environ if environ is None else environ
+    head = f"{PREFIX}{section.upper()}_"
+    out: dict[str, Any] = {}
+    for source in (environ, config_source or {}):
+        for key, value in source.items():
+            if isinstance(key, str) and key.startswith(head):
+                out[key[len(head) :].lower()] = value
+    return out

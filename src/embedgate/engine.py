@@ -1,0 +1,138 @@
+"""The engine every shell and adapter talks to: settings, principal resolution by mode,
+and the token service. Still no HTTP."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from .cache import CacheBackend, MemoryCache
+from .clock import SYSTEM_CLOCK, Clock
+from .config import Config, extension_settings
+from .errors import ProductionRefusedError
+from .mapping import ClaimMapping, principal_from_user
+from .principal import AttributePolicy, Principal
+from .providers import get_profile
+from .service import TokenService, TokenTiming
+from .token import EmbedToken
+
+log = logging.getLogger("embedgate")
+
+_SANDBOX_BANNER = (
+    "embedgate is running in api_key mode: tokens are minted straight from the provider "
+    "API key. This is a SANDBOX for local development only. Never use it in production "
+    "(set EMBEDGATE_MODE=token or sso)."
+)
+
+
+class Engine:
+    """Settings + principal resolution + token service: what middleware calls.
+
+    ``production`` lets the host say it runs in production (e.g. Django's ``not DEBUG``)
+    in addition to ``EMBEDGATE_ENV``; api_key mode refuses to start then.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_source: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+        cache: CacheBackend | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        production: bool = False,
+    ) -> None:
+        if config.mode == "api_key" and (production or config.is_production):
+            raise ProductionRefusedError(
+                "EMBEDGATE_MODE",
+                "api_key mode is for local development only and refuses to run in production",
+            )
+        self.config = config
+        self.profile = get_profile(config.provider)
+        options = extension_settings(config_source, config.provider, environ)
+        issuer = self.profile.build_issuer(config, options)
+        timing = TokenTiming(
+            ttl=config.ttl,
+            max_ttl=config.max_ttl,
+            min_remaining=config.min_remaining,
+            refresh_margin=config.refresh_margin,
+        )
+        policy = AttributePolicy(
+            allowed=None
+            if config.allowed_attributes is None
+            else frozenset(config.allowed_attributes),
+            required=frozenset(config.required_attributes),
+        )
+        if cache is None:
+            cache = build_cache(config, clock)
+        self.service = TokenService(issuer, cache=cache, policy=policy, timing=timing, clock=clock)
+        self.claim_mapping = ClaimMapping.from_mapping(config.claim_mapping or {})
+        if config.mode == "api_key":
+            log.warning("%s", _SANDBOX_BANNER)
+
+    @classmethod
+    def from_settings(
+        cls,
+        mapping: Mapping[str, Any] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Engine:
+        """Load and validate the configuration, then build the engine."""
+        config = Config.load(mapping, environ=environ, **overrides)
+        return cls(config, config_source=mapping, environ=environ)
+
+    @property
+    def clock(self) -> Clock:
+        return self.service.clock
+
+    def principal_for(self, user: Any) -> Principal | None:
+        """The principal for the app's user under the configured mode, or None (anonymous).
+
+        sso: the user is the SSO session's claims (a mapping) or a user object, mapped with
+        EMBEDGATE_CLAIM_MAPPING. api_key: anonymous visitors get the sandbox principal.
+        """
+        principal = principal_from_user(user, self.claim_mapping)
+        if principal is None and self.config.mode == "api_key":
+            return Principal(subject=self.config.sandbox_subject)
+        return principal
+
+    def token_for(
+        self, user: Any, session_id: str, resource: str | None = None
+    ) -> EmbedToken | None:
+        principal = self.principal_for(user)
+        if principal is None:
+            return None
+        return self.service.get_token(principal, session_id, resource)
+
+    async def atoken_for(
+        self, user: Any, session_id: str, resource: str | None = None
+    ) -> EmbedToken | None:
+        principal = self.principal_for(user)
+        if principal is None:
+            return None
+        return await self.service.aget_token(principal, session_id, resource)
+
+    def logout(self, session_id: str) -> int:
+        """Purge a session's tokens."""
+        return self.service.invalidate_session(session_id)
+
+    async def alogout(self, session_id: str) -> int:
+        return await self.service.ainvalidate_session(session_id)
+
+    def jwks(self) -> dict[str, Any] | None:
+        return self.service.issuer.jwks()
+
+    def __repr__(self) -> str:
+        return f"Engine(config={self.config!r})"
+
+
+def build_cache(config: Config, clock: Clock = SYSTEM_CLOCK) -> CacheBackend:
+    """The in-process cache, or the shared Redis tier when EMBEDGATE_REDIS_URL is set."""
+    local = MemoryCache(maxsize=config.cache_size, clock=clock)
+    if config.redis_url is None:
+        return local
+    from .redis_cache import tiered_cache_from_url  # optional extra: embedgate[redis]
+
+    return tiered_cache_from_url(config.redis_url, local=local, clock=clock)

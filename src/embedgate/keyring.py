@@ -1,0 +1,88 @@
+"""Building the key set a configuration describes."""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+from .config import Config, read_key_file
+from .errors import ConfigurationError
+from .keys import HMAC_ALGORITHMS, KeySet, SigningKey
+from .secret import Secret
+
+_CURVE_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
+
+
+def infer_algorithm(pem: Secret) -> str:
+    """The natural algorithm for a PEM private key (ES256 for P-256, EdDSA, RS256...)."""
+    try:
+        key = serialization.load_pem_private_key(pem.reveal_bytes(), password=None)
+    except (ValueError, TypeError):
+        raise ConfigurationError(
+            "EMBEDGATE_PRIVATE_KEY", "expected an unencrypted PEM private key"
+        ) from None
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name in _CURVE_ALGORITHMS:
+        return _CURVE_ALGORITHMS[key.curve.name]
+    if isinstance(key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
+        return "EdDSA"
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "RS256"
+    raise ConfigurationError("EMBEDGATE_PRIVATE_KEY", f"unsupported key type {type(key).__name__}")
+
+
+def keyset_from_config(config: Config) -> KeySet:
+    """The signing keys of ``config``: the current key plus retired and next keys.
+
+    Retired keys come first and the next key last, both inactive: they are published and
+    verifiable, and the current key signs.
+    """
+    pem = config.private_key_pem()
+    if pem is not None and config.secret is not None:
+        raise ConfigurationError(
+            "EMBEDGATE_SECRET", "set either EMBEDGATE_SECRET (HMAC) or a private key, not both"
+        )
+    if pem is None and config.secret is None:
+        raise ConfigurationError(
+            "EMBEDGATE_SECRET",
+            "no signing key configured: set "
+            "EMBEDGATE_SECRET (32+ random bytes; `embedgate keygen` makes "
+            "one) or EMBEDGATE_PRIVATE_KEY(_FILE)",
+        )
+    keys: list[SigningKey] = []
+    if config.secret is not None:
+        algorithm = config.algorithm or "HS256"
+        if algorithm not in HMAC_ALGORITHMS:
+            raise ConfigurationError(
+                "EMBEDGATE_ALGORITHM",
+                f"{algorithm} needs EMBEDGATE_PRIVATE_KEY, not EMBEDGATE_SECRET (an HMAC secret)",
+            )
+        keys.extend(
+            SigningKey.hmac(old, algorithm, active=False, setting="EMBEDGATE_PREVIOUS_SECRETS")
+            for old in config.previous_secrets
+        )
+        keys.append(SigningKey.hmac(config.secret, algorithm, kid=config.key_id))
+        return KeySet(keys)
+    assert pem is not None
+    algorithm = config.algorithm or infer_algorithm(pem)
+    if algorithm in HMAC_ALGORITHMS:
+        raise ConfigurationError(
+            "EMBEDGATE_ALGORITHM",
+            f"{algorithm} is an HMAC algorithm and needs EMBEDGATE_SECRET, not a private key",
+        )
+    for path in config.previous_key_files:
+        old = read_key_file(path, "EMBEDGATE_PREVIOUS_KEY_FILES")
+        keys.append(
+            SigningKey.private(
+                old, infer_algorithm(old), active=False, setting="EMBEDGATE_PREVIOUS_KEY_FILES"
+            )
+        )
+    setting = "EMBEDGATE_PRIVATE_KEY" if config.private_key else "EMBEDGATE_PRIVATE_KEY_FILE"
+    keys.append(SigningKey.private(pem, algorithm, kid=config.key_id, setting=setting))
+    if config.next_key_file is not None:
+        nxt = read_key_file(config.next_key_file, "EMBEDGATE_NEXT_KEY_FILE")
+        keys.append(
+            SigningKey.private(
+                nxt, infer_algorithm(nxt), active=False, setting="EMBEDGATE_NEXT_KEY_FILE"
+            )
+        )
+    return KeySet(keys)

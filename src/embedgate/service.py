@@ -1,0 +1,262 @@
+"""The token engine: principal -> policy -> cache key -> cache or issuer -> token.
+
+No HTTP here. The sync face (:meth:`TokenService.get_token`) serves WSGI and the CLI, the
+async face (:meth:`TokenService.aget_token`) serves ASGI; both apply the same rules,
+which live in the plain methods :meth:`_lookup` and :meth:`_admit`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, replace
+
+from .cache import CacheBackend, MemoryCache, cache_key, session_tag
+from .canonical import short_hash
+from .clock import SYSTEM_CLOCK, Clock
+from .errors import ConfigurationError, IssuerError, PrincipalError
+from .issuer import Issuer, IssueRequest
+from .principal import AttributePolicy, Principal
+from .singleflight import AsyncFlights, ThreadFlights
+from .token import EmbedToken
+
+log = logging.getLogger("embedgate")
+
+DEFAULT_TTL = 300
+DEFAULT_MAX_TTL = 3600
+DEFAULT_MIN_REMAINING = 30
+MIN_MARGIN = 60.0
+MARGIN_SHARE = 0.2
+JITTER_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class TokenTiming:
+    """How long tokens live and when they are refreshed.
+
+    The refresh margin is ``max(60 s, 20 % of the lifetime)``, capped at half the lifetime,
+    plus up to 10 % jitter so sessions do not refresh in lockstep. A token is never
+    served with less than ``min_remaining`` seconds of life.
+    """
+
+    ttl: int = DEFAULT_TTL
+    max_ttl: int = DEFAULT_MAX_TTL
+    min_remaining: int = DEFAULT_MIN_REMAINING
+    refresh_margin: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.ttl <= 0:
+            raise ConfigurationError(
+                "EMBEDGATE_TTL", f"must be a positive number of seconds, got {self.ttl}"
+            )
+        if self.ttl > self.max_ttl:
+            raise ConfigurationError(
+                "EMBEDGATE_TTL",
+                f"must be at most EMBEDGATE_MAX_TTL ({self.max_ttl} s), got {self.ttl}",
+            )
+        if not 0 <= self.min_remaining < self.ttl:
+            raise ConfigurationError(
+                "EMBEDGATE_MIN_REMAINING",
+                f"must be >= 0 and below EMBEDGATE_TTL ({self.ttl} s), got {self.min_remaining}",
+            )
+        if self.refresh_margin is not None and not (
+            self.min_remaining <= self.refresh_margin < self.ttl
+        ):
+            raise ConfigurationError(
+                "EMBEDGATE_REFRESH_MARGIN",
+                "must lie between EMBEDGATE_MIN_REMAINING and EMBEDGATE_TTL",
+            )
+
+    def margin(self, lifetime: float, rng: random.Random) -> float:
+        """Seconds before expiry at which a token of ``lifetime`` seconds is refreshed."""
+        base = self.refresh_margin
+        if base is None:
+            base = max(MIN_MARGIN, MARGIN_SHARE * lifetime, float(self.min_remaining))
+        # Leave room for the jitter below the cap of half the lifetime.
+        base = min(base, 0.9 * lifetime / 2)
+        return base * (1 + JITTER_SHARE * rng.random())
+
+
+class TokenService:
+    """Issues and caches embed tokens per session.
+
+    ``get_token(principal, session_id)`` returns the session's current token, minting one
+    through the issuer when the cache holds none fresh. Concurrent calls for one cold key
+    mint once (threads and tasks alike). When the issuer fails, a cached token that still
+    has ``min_remaining`` of life keeps being served.
+    """
+
+    def __init__(
+        self,
+        issuer: Issuer,
+        *,
+        cache: CacheBackend | None = None,
+        policy: AttributePolicy | None = None,
+        timing: TokenTiming | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.issuer = issuer
+        self.clock = clock
+        self.cache: CacheBackend = cache if cache is not None else MemoryCache(clock=clock)
+        self.policy = policy or AttributePolicy()
+        self.timing = timing or TokenTiming()
+        self._rng = rng or random.Random()  # noqa: S311 - jitter only, nothing secret
+        self._thread_flights: ThreadFlights[EmbedToken] = ThreadFlights()
+        self._task_flights: AsyncFlights[EmbedToken] = AsyncFlights()
+
+    # -- the rules, written once ---------------------------------------------------------
+
+    def _prepare(
+        self,
+        principal: Principal,
+        session_id: str,
+        resource: str | None,
+    ) -> tuple[Principal, str, str]:
+        if not isinstance(session_id, str) or not session_id:
+            raise PrincipalError("session", "a non-empty session id is required")
+        admitted = self.policy.apply(principal)
+        key = cache_key(
+            session_id=session_id,
+            tenant=admitted.tenant,
+            subject=admitted.subject,
+            claims_hash=admitted.fingerprint(),
+            scope=self.issuer.cache_scope(),
+            resource=resource,
+        )
+        return admitted, key, session_tag(session_id)
+
+    def _usable(self, token: EmbedToken | None, subject: str) -> EmbedToken | None:
+        """The token if it may still be served to ``subject`` (maybe due for refresh)."""
+        # The subject check guards against any key collision or a poisoned shared cache.
+        if token is None or token.subject != subject:
+            return None
+        if token.expires_at - self.clock.now() < self.timing.min_remaining:
+            return None
+        return token
+
+    def _fresh(self, token: EmbedToken | None, subject: str) -> EmbedToken | None:
+        """The token if it may be served and is not yet due for refresh."""
+        usable = self._usable(token, subject)
+        return usable if usable is not None and self.clock.now() < usable.refresh_at else None
+
+    def _request(self, principal: Principal, resource: str | None) -> IssueRequest:
+        return IssueRequest(
+            principal=principal, now=self.clock.now(), ttl=self.timing.ttl, resource=resource
+        )
+
+    def _admit(self, minted: EmbedToken, subject: str, tag: str) -> tuple[EmbedToken, float]:
+        """Stamp a new token with its refresh time; returns it and its cache deadline."""
+        now = self.clock.now()
+        if minted.subject != subject:
+            raise IssuerError(
+                f"{self.issuer.name}: issued a token for another subject",
+                provider=self.issuer.name,
+                code="subject_mismatch",
+            )
+        lifetime = minted.expires_at - max(minted.issued_at, 0.0)
+        if minted.expires_at - now < self.timing.min_remaining or lifetime <= 0:
+            raise IssuerError(
+                f"{self.issuer.name}: issued a token that expires too soon "
+                f"({int(minted.expires_at - now)} s left)",
+                provider=self.issuer.name,
+                code="short_lived",
+            )
+        margin = self.timing.margin(lifetime, self._rng)
+        refresh_at = max(now + 1.0, minted.expires_at - margin)
+        token = replace(minted, refresh_at=refresh_at, session_tag=tag)
+        log.debug(
+            "embedgate: issued jti=%s sub#=%s exp=%d",
+            token.jti,
+            short_hash(subject),
+            int(token.expires_at),
+        )
+        return token, token.expires_at - self.timing.min_remaining
+
+    def _stale_fallback(
+        self, cached: EmbedToken | None, subject: str, error: IssuerError
+    ) -> EmbedToken:
+        if (stale := self._usable(cached, subject)) is not None:
+            log.warning(
+                "embedgate: %s failed (%s); serving the cached token until it nears expiry",
+                self.issuer.name,
+                error.code,
+            )
+            retry_at = self.clock.now() + error.retry_after
+            return replace(stale, refresh_at=min(retry_at, stale.expires_at))
+        raise error
+
+    # -- sync face -------------------------------------------------------------------------
+
+    def get_token(
+        self, principal: Principal, session_id: str, resource: str | None = None
+    ) -> EmbedToken:
+        """The session's token for ``principal`` (cached, or minted now)."""
+        admitted, key, tag = self._prepare(principal, session_id, resource)
+        cached = self.cache.get(key)
+        if (hit := self._fresh(cached, admitted.subject)) is not None:
+            return hit
+
+        def mint() -> EmbedToken:
+            with self.cache.exclusive(key) as ours:
+                if not ours:
+                    again = self._fresh(self.cache.get(key), admitted.subject)
+                    if again is not None:
+                        return again
+                minted = self.issuer.issue(self._request(admitted, resource))
+                if minted.single_use:
+                    return minted
+                token, deadline = self._admit(minted, admitted.subject, tag)
+                self.cache.set(key, token, deadline)
+                return token
+
+        try:
+            return self._thread_flights.run(key, mint)
+        except IssuerError as error:
+            return self._stale_fallback(cached, admitted.subject, error)
+
+    def invalidate_session(self, session_id: str) -> int:
+        """Purge a session's tokens (logout)."""
+        return self.cache.invalidate(session_tag=session_tag(session_id))
+
+    def invalidate_subject(self, subject: str) -> int:
+        """Purge a subject's tokens in every session (permissions changed)."""
+        return self.cache.invalidate(subject=subject)
+
+    # -- async face ------------------------------------------------------------------------
+
+    async def aget_token(
+        self, principal: Principal, session_id: str, resource: str | None = None
+    ) -> EmbedToken:
+        """Async face of :meth:`get_token` (asyncio or trio)."""
+        admitted, key, tag = self._prepare(principal, session_id, resource)
+        cached = await self.cache.aget(key)
+        if (hit := self._fresh(cached, admitted.subject)) is not None:
+            return hit
+
+        async def mint() -> EmbedToken:
+            async with self.cache.aexclusive(key) as ours:
+                if not ours:
+                    again = self._fresh(await self.cache.aget(key), admitted.subject)
+                    if again is not None:
+                        return again
+                minted = await self.issuer.aissue(self._request(admitted, resource))
+                if minted.single_use:
+                    return minted
+                token, deadline = self._admit(minted, admitted.subject, tag)
+                await self.cache.aset(key, token, deadline)
+                return token
+
+        try:
+            return await self._task_flights.run(key, mint)
+        except IssuerError as error:
+            return self._stale_fallback(cached, admitted.subject, error)
+
+    async def ainvalidate_session(self, session_id: str) -> int:
+        return await self.cache.ainvalidate(session_tag=session_tag(session_id))
+
+    async def ainvalidate_subject(self, subject: str) -> int:
+        return await self.cache.ainvalidate(subject=subject)
+
+    def __repr__(self) -> str:
+        return f"TokenService(issuer={self.issuer!r}, cache={self.cache!r})"

@@ -1,0 +1,360 @@
+"""Whether and where to inject the token snippet into an HTML response, sans I/O.
+
+Driving it from a shell (ASGI shown; WSGI is the same loop over the app's iterable)::
+
+    if should_inject(method, status, headers):
+        inj = HtmlInjector(charset=content_type_charset(headers))
+        # for each body chunk:
+        out = inj.feed(chunk)
+        if inj.passthrough:              # gave up: send the ORIGINAL start once, then `out`
+            ...
+        # after the last chunk (more_body False / iterable exhausted):
+        if inj.passthrough:
+            tail = inj.finish()          # b""
+        else:
+            snippet = render_token_snippet(...) if inj.insertion_point() else None
+            body = inj.finish(snippet)
+            if inj.injected:
+                headers = response_headers_after_injection(headers, len(body))
+            # send start with `headers`, then `body`
+
+The snippet can only be placed once the whole body is known (a marker anywhere wins over
+``</head>``; a page already carrying the snippet must be left alone), so the injector buffers
+up to ``limit`` bytes and emits nothing before :meth:`HtmlInjector.finish`. Past the limit it
+gives up: everything buffered is returned unchanged, in order, and later chunks pass straight
+through. Streaming HTML thus costs at most ``limit`` bytes of latency and memory.
+
+Only ASCII-compatible charsets are handled, by searching the raw bytes: no decoding, so the
+page's bytes round-trip exactly. UTF-16/UTF-32 (declared or BOM-marked), stateful ISO-2022
+encodings, UTF-7, EBCDIC and charsets Python does not know are declined: the page is served
+untouched and the shell may log it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from functools import lru_cache
+from typing import Literal, NamedTuple
+
+from .headers import Headers, HeadersLike, parse_content_type
+from .snippet import SNIPPET_ELEMENT_ID
+
+__all__ = [
+    "DEFAULT_BUFFER_LIMIT",
+    "MARKER",
+    "HtmlInjector",
+    "InsertionPoint",
+    "content_type_charset",
+    "find_insertion_point",
+    "inject",
+    "is_ascii_compatible",
+    "response_headers_after_injection",
+    "should_inject",
+]
+
+DEFAULT_BUFFER_LIMIT = 1024 * 1024
+"""1 MiB: well above server-rendered pages (typically < 200 KB), small enough to buffer."""
+
+MARKER = b"<!-- embedgate -->"
+"""Where the app wants the snippet; replaced by it. Matched exactly (case and spacing)."""
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+_ALREADY = f'id="{SNIPPET_ELEMENT_ID}"'.encode("ascii")
+# End tags end with whitespace, "/" or ">"; the lookahead keeps the match a fixed 7 bytes.
+_HEAD_END = re.compile(rb"</head(?=[\t\n\f\r />])", re.IGNORECASE)
+_BODY_END = re.compile(rb"</body(?=[\t\n\f\r />])", re.IGNORECASE)
+_TAG_LEN = 7
+_TAIL_WINDOW = 8192
+_NON_INJECTABLE_STATUS = frozenset({204, 205, 206})
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # also prefixes of the UTF-32 BOMs
+_PROBE = bytes(range(0x20, 0x7F)) + b"\t\n\r"
+
+
+class InsertionPoint(NamedTuple):
+    """Replace ``body[start:end]`` by the snippet (``start == end`` for a pure insertion)."""
+
+    start: int
+    end: int
+    kind: Literal["marker", "head", "body"]
+
+
+@lru_cache(maxsize=64)
+def is_ascii_compatible(charset: str) -> bool:
+    """Whether ASCII text means the same bytes in ``charset`` (so byte search is sound)."""
+    try:
+        info = codecs.lookup(charset)
+        if info.name.startswith(("iso2022", "hz")):  # stateful: ASCII bytes inside escapes
+            return False
+        text = _PROBE.decode("ascii")
+        return text.encode(info.name) == _PROBE and _PROBE.decode(info.name) == text
+    except (LookupError, UnicodeError, TypeError, ValueError):
+        return False
+
+
+def content_type_charset(headers: HeadersLike) -> str | None:
+    """The ``charset`` parameter of the response's Content-Type, if any."""
+    _, params = parse_content_type(Headers.coerce(headers).get(b"content-type"))
+    return params.get("charset") or None
+
+
+def _tokens(values: list[bytes]) -> list[bytes]:
+    return [t.strip().lower() for v in values for t in v.split(b",") if t.strip()]
+
+
+def should_inject(
+    method: str,
+    status: int,
+    headers: HeadersLike,
+    *,
+    limit: int | None = DEFAULT_BUFFER_LIMIT,
+) -> bool:
+    """Whether a response is an HTML page the snippet may be injected into.
+
+    Requires a 2xx status other than 204/205/206, a method other than HEAD, a Content-Type of
+    ``text/html`` or ``application/xhtml+xml`` in an ASCII-compatible charset, no
+    Content-Encoding other than ``identity``, no Content-Range, no ``Content-Disposition:
+    attachment``, no ``Cache-Control: no-transform`` and, when Content-Length is declared and
+    ``limit`` is given, a length within ``limit`` (so the shell does not buffer in vain).
+    """
+    if method.upper() == "HEAD" or not 200 <= status < 300 or status in _NON_INJECTABLE_STATUS:
+        return False
+    h = Headers.coerce(headers)
+    media, params = parse_content_type(h.get(b"content-type"))
+    if media not in HTML_TYPES:  # also excludes text/event-stream and missing types
+        return False
+    charset = params.get("charset")
+    if charset and not is_ascii_compatible(charset):
+        return False
+    if any(t != b"identity" for t in _tokens(h.get_all(b"content-encoding"))):
+        return False
+    if b"content-range" in h or b"no-transform" in _tokens(h.get_all(b"cache-control")):
+        return False
+    disposition = h.get(b"content-disposition")
+    if disposition is not None and disposition.split(b";")[0].strip().lower() == b"attachment":
+        return False
+    lengths = h.get_all(b"content-length")
+    if lengths and limit is not None:
+        try:
+            if int(lengths[0]) > limit:
+                return False
+        except ValueError:
+            return False
+    return True
+
+
+def _last_body_end(body: bytes) -> int:
+    """Start of the last ``</body`` (any case), scanning back from the end in windows."""
+    end = len(body)
+    window = _TAIL_WINDOW
+    while end > 0:
+        start = max(0, end - window)
+        last = -1
+        for m in _BODY_END.finditer(body, start, end):
+            last = m.start()
+        if last >= 0:
+            return last
+        # A tag straddling `start` lies fully inside the next window: overlap by one tag.
+        end = start + _TAG_LEN - 1 if start else 0
+        window *= 2
+    return -1
+
+
+def find_insertion_point(body: bytes) -> InsertionPoint | None:
+    """Where the snippet goes in a complete HTML body, or ``None``.
+
+    The first :data:`MARKER` (replaced); else before the first ``</head>`` (any case); else
+    before the last ``</body>`` (any case). ``None`` if there is no such place, or if the page
+    already carries the snippet (``id="embedgate-token"``), so a page is never injected twice.
+    """
+    if _ALREADY in body:
+        return None
+    pos = body.find(MARKER)
+    if pos >= 0:
+        return InsertionPoint(pos, pos + len(MARKER), "marker")
+    m = _HEAD_END.search(body)
+    if m:
+        return InsertionPoint(m.start(), m.start(), "head")
+    pos = _last_body_end(body)
+    if pos >= 0:
+        return InsertionPoint(pos, pos, "body")
+    return None
+
+
+def _snippet_bytes(snippet: str | bytes) -> bytes:
+    data = snippet.encode("ascii") if isinstance(snippet, str) else bytes(snippet)
+    if not data.isascii():
+        raise ValueError("the snippet must be ASCII (render it with render_token_snippet)")
+    return data
+
+
+def inject(body: bytes, snippet: str | bytes, *, charset: str | None = None) -> bytes | None:
+    """Return ``body`` with ``snippet`` inserted, or ``None`` when it must be left alone.
+
+    ``None`` for a charset that is not ASCII-compatible, a UTF-16/32 byte-order mark, a page
+    already injected or one without an insertion point. The snippet must be ASCII, which is the
+    same bytes in every accepted charset, so it needs no re-encoding.
+    """
+    data = _snippet_bytes(snippet)
+    if (charset and not is_ascii_compatible(charset)) or body.startswith(_UTF16_BOMS):
+        return None
+    point = find_insertion_point(body)
+    if point is None:
+        return None
+    return b"".join((body[: point.start], data, body[point.end :]))
+
+
+class HtmlInjector:
+    """Incremental driver: buffer body chunks up to ``limit`` bytes, inject at :meth:`finish`.
+
+    :meth:`feed` returns the bytes to send now: ``b""`` while buffering; once the body has
+    outgrown ``limit`` (or the charset is unusable) the whole buffer, then each chunk as is.
+    :attr:`passthrough` tells the shell it must send the original headers. Not thread-safe;
+    one instance per response.
+    """
+
+    __slots__ = (
+        "_charset",
+        "_chunks",
+        "_declined",
+        "_finished",
+        "_injected",
+        "_limit",
+        "_overflowed",
+        "_point",
+        "_point_known",
+        "_size",
+    )
+
+    def __init__(self, *, charset: str | None = None, limit: int = DEFAULT_BUFFER_LIMIT) -> None:
+        if limit < 0:
+            raise ValueError("limit must be >= 0")
+        self._charset = charset
+        self._limit = limit
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._overflowed = False
+        self._declined = bool(charset) and not is_ascii_compatible(charset or "")
+        self._finished = False
+        self._injected = False
+        self._point: InsertionPoint | None = None
+        self._point_known = False
+
+    @property
+    def passthrough(self) -> bool:
+        """True once the injector has given up (overflow or unusable charset)."""
+        return self._overflowed or self._declined
+
+    @property
+    def overflowed(self) -> bool:
+        """True once more than ``limit`` bytes were fed."""
+        return self._overflowed
+
+    @property
+    def injected(self) -> bool:
+        """True if :meth:`finish` inserted the snippet (headers must then be rewritten)."""
+        return self._injected
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held back so far."""
+        return self._size
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Take the next body chunk; return the bytes to emit now (possibly ``b""``)."""
+        if self._finished:
+            raise RuntimeError("feed() after finish()")
+        if self.passthrough:
+            return bytes(chunk)
+        self._chunks.append(bytes(chunk))
+        self._size += len(chunk)
+        if self._size <= self._limit:
+            return b""
+        self._overflowed = True
+        return self._drain()
+
+    def _drain(self) -> bytes:
+        out = b"".join(self._chunks)
+        self._chunks = []
+        self._size = 0
+        return out
+
+    def _body(self) -> bytes:
+        # Join once and keep the result, so insertion_point() + finish() do not copy twice.
+        if len(self._chunks) != 1:
+            self._chunks = [b"".join(self._chunks)]
+        return self._chunks[0]
+
+    def insertion_point(self) -> InsertionPoint | None:
+        """Where :meth:`finish` would inject into what was fed, or ``None`` if it would not.
+
+        Call after the last chunk, to skip minting a token for a page that will not take it.
+        """
+        if self.passthrough or self._finished:
+            return None
+        if not self._point_known:
+            body = self._body()
+            self._point = None if body.startswith(_UTF16_BOMS) else find_insertion_point(body)
+            self._point_known = True
+        return self._point
+
+    def finish(self, snippet: str | bytes | None = None) -> bytes:
+        """End of body: return the remaining bytes, with ``snippet`` injected if possible.
+
+        In passthrough mode this is ``b""`` (everything was already returned by :meth:`feed`).
+        With ``snippet=None`` the buffered body is returned unchanged.
+        """
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        if self.passthrough:
+            self._finished = True
+            return b""
+        data = None if snippet is None else _snippet_bytes(snippet)
+        point = self.insertion_point()
+        body = self._drain()
+        self._finished = True
+        if data is None or point is None:
+            return body
+        self._injected = True
+        return b"".join((body[: point.start], data, body[point.end :]))
+
+
+def _merge_vary(values: list[bytes], add: bytes) -> bytes:
+    tokens: list[bytes] = []
+    seen: set[bytes] = set()
+    for token in (t.strip() for v in values for t in v.split(b",")):
+        if token and token.lower() not in seen:
+            seen.add(token.lower())
+            tokens.append(token)
+    if b"*" not in seen and add.lower() not in seen:
+        tokens.append(add)
+    return b", ".join(tokens)
+
+
+# Validators and digests describe the original body; after rewriting they would lie.
+_STALE_HEADERS = (
+    b"etag",
+    b"last-modified",
+    b"content-md5",
+    b"digest",
+    b"content-digest",
+    b"repr-digest",
+    b"accept-ranges",
+)
+
+
+def response_headers_after_injection(headers: HeadersLike, new_length: int) -> Headers:
+    """A copy of ``headers`` fit for the rewritten body carrying a token.
+
+    Content-Length set to ``new_length``; ETag, Last-Modified, body digests and Accept-Ranges
+    dropped; ``Cache-Control: private, no-store`` (replacing any value, since the page now
+    holds a credential); ``Cookie`` merged into ``Vary`` without duplicates.
+    """
+    h = Headers.coerce(headers).copy()
+    h.set(b"content-length", str(new_length).encode("ascii"))
+    for name in _STALE_HEADERS:
+        h.delete(name)
+    h.set(b"cache-control", b"private, no-store")
+    h.set(b"vary", _merge_vary(h.get_all(b"vary"), b"Cookie"))
+    return h
