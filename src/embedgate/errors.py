@@ -72,7 +72,15 @@ class IssuerError(EmbedgateError):
 
 
 class VerificationError(EmbedgateError):
-    """A token failed verification (signature, expiry, audience, issuer, algorithm...)."""
+    """A token failed verification (signature, expiry, audience, issuer, algorithm...).
+
+    ``code`` is a short machine-readable reason (``expired``, ``bad_signature``,
+    ``wrong_audience``...) a provider can answer with.
+    """
+
+    def __init__(self, message: str, *, code: str = "invalid_token") -> None:
+        self.code = code
+        super().__init__(message)
 
 
 class CacheError(EmbedgateError):

@@ -183,10 +183,9 @@ def find_insertion_point(body: bytes) -> InsertionPoint | None:
 
 
 def _snippet_bytes(snippet: str | bytes) -> bytes:
-    data = snippet.encode("ascii") if isinstance(snippet, str) else bytes(snippet)
-    if not data.isascii():
+    if not snippet.isascii():
         raise ValueError("the snippet must be ASCII (render it with render_token_snippet)")
-    return data
+    return snippet.encode("ascii") if isinstance(snippet, str) else bytes(snippet)
 
 
 def inject(body: bytes, snippet: str | bytes, *, charset: str | None = None) -> bytes | None:
@@ -202,7 +201,12 @@ def inject(body: bytes, snippet: str | bytes, *, charset: str | None = None) -> 
     point = find_insertion_point(body)
     if point is None:
         return None
-    return b"".join((body[: point.start], data, body[point.end :]))
+    return _splice(body, point, data)
+
+
+def _splice(body: bytes, point: InsertionPoint, data: bytes) -> bytes:
+    view = memoryview(body)  # slicing a view does not copy the (up to 1 MiB) halves
+    return b"".join((view[: point.start], data, view[point.end :]))
 
 
 class HtmlInjector:
@@ -317,7 +321,7 @@ class HtmlInjector:
         if data is None or point is None:
             return body
         self._injected = True
-        return b"".join((body[: point.start], data, body[point.end :]))
+        return _splice(body, point, data)
 
 
 def _merge_vary(values: list[bytes], add: bytes) -> bytes:
