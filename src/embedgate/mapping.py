@@ -4,24 +4,44 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
-from .errors import PrincipalError
+from .errors import ConfigurationError, PrincipalError
 from .principal import Principal
 
 _MISSING = object()
 
+# A claim path, or several tried in order (roles and groups: merged from all of them).
+ClaimPath = str | Sequence[str]
+
+TRANSFORMS: Final = ("first", "join", "list", "lower")
+_SETTING: Final = "EMBEDGATE_CLAIM_MAPPING"
+
 
 def lookup(claims: Mapping[str, Any], path: str) -> Any:
-    """Read ``a.b.c`` from nested mappings; a literal key containing dots wins if present."""
+    """Read ``a.b.c`` from nested mappings; a literal key containing dots wins if present.
+
+    Literal keys are matched at every level, longest first, so URI-named claims work
+    anywhere in a path: ``https://example.com/app.region`` reads ``region`` inside the
+    claim ``https://example.com/app``.
+    """
     if path in claims:
         return claims[path]
-    current: Any = claims
-    for part in path.split("."):
-        if not isinstance(current, Mapping) or part not in current:
-            return _MISSING
-        current = current[part]
-    return current
+    return _walk(claims, path.split("."))
+
+
+def _walk(current: Any, parts: list[str]) -> Any:
+    if not parts:
+        return current
+    if not isinstance(current, Mapping):
+        return _MISSING
+    for end in range(len(parts), 0, -1):
+        key = ".".join(parts[:end])
+        if key in current:
+            found = _walk(current[key], parts[end:])
+            if found is not _MISSING:
+                return found
+    return _MISSING
 
 
 def _single(field_name: str, value: Any) -> Any:
@@ -31,7 +51,10 @@ def _single(field_name: str, value: Any) -> Any:
             return None
         if len(value) == 1:
             return value[0]
-        raise PrincipalError(field_name, f"expected one value, got {len(value)}")
+        raise PrincipalError(
+            field_name,
+            f"expected one value, got {len(value)} (a 'first' or 'join' transform picks one)",
+        )
     return value
 
 
@@ -44,63 +67,169 @@ def _as_list(value: Any) -> list[Any]:
     return list(value)
 
 
+def _transform(name: str, value: Any) -> Any:
+    many = isinstance(value, (list, tuple))
+    if name == "first":
+        return (value[0] if value else None) if many else value
+    if name == "join":
+        return ",".join(str(item) for item in value) if many else value
+    if name == "list":
+        return list(value) if many else [value]
+    # lower
+    if many:
+        return [item.lower() if isinstance(item, str) else item for item in value]
+    return value.lower() if isinstance(value, str) else value
+
+
+def _paths(value: ClaimPath | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _check_path(name: str, value: Any, *, optional: bool = True) -> ClaimPath | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, str) and value:
+        return value
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(item, str) and item for item in value)
+    ):
+        return tuple(value)
+    raise ConfigurationError(
+        _SETTING, f"{name}: expected a claim name or a list of claim names, got {value!r}"
+    )
+
+
 @dataclass(frozen=True)
 class ClaimMapping:
     """Where each Principal field is read from in a claims mapping (OIDC, SAML, userinfo).
 
-    Paths may be dotted (``realm_access.roles``). ``attributes`` maps an attribute name
-    to a claim path. Defaults fit standard OIDC claims.
+    Paths may be dotted (``realm_access.roles``); literal keys containing dots (SAML
+    attribute URIs) are matched first. A list of paths is tried in order; for ``roles``
+    and ``groups`` the values of all of them are merged. ``attributes`` maps an attribute
+    name to a claim path. ``transforms`` maps a field (``tenant``, ``attributes.region``)
+    to ``first`` (first of several values), ``join`` (comma-joined), ``list`` (always a
+    list) or ``lower``. Defaults fit standard OIDC claims.
     """
 
-    subject: str = "sub"
-    email: str | None = "email"
-    name: str | None = "name"
-    tenant: str | None = None
-    roles: str | None = "roles"
-    groups: str | None = "groups"
-    permissions: str | None = None
-    attributes: Mapping[str, str] = field(default_factory=dict)
+    subject: ClaimPath = "sub"
+    email: ClaimPath | None = "email"
+    name: ClaimPath | None = "name"
+    tenant: ClaimPath | None = None
+    roles: ClaimPath | None = "roles"
+    groups: ClaimPath | None = "groups"
+    permissions: ClaimPath | None = None
+    attributes: Mapping[str, ClaimPath] = field(default_factory=dict)
+    transforms: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "subject", _check_path("subject", self.subject, optional=False))
+        for name in ("email", "name", "tenant", "roles", "groups", "permissions"):
+            set_(self, name, _check_path(name, getattr(self, name)))
+        for name in ("attributes", "transforms"):
+            if not isinstance(getattr(self, name), Mapping):
+                raise ConfigurationError(_SETTING, f"{name}: expected an object")
+        attributes = {
+            attr: _check_path(f"attributes.{attr}", path, optional=False)
+            for attr, path in self.attributes.items()
+        }
+        set_(self, "attributes", attributes)
+        set_(self, "transforms", dict(self.transforms))
+        targets = {"subject", "email", "name", "tenant", "roles", "groups"}
+        targets.update(f"attributes.{attr}" for attr in attributes)
+        for target, transform in self.transforms.items():
+            if target not in targets:
+                raise ConfigurationError(
+                    _SETTING, f"transforms.{target}: not a mapped field or attribute"
+                )
+            if transform not in TRANSFORMS:
+                raise ConfigurationError(
+                    _SETTING,
+                    f"transforms.{target}: expected one of {', '.join(TRANSFORMS)}, "
+                    f"got {transform!r}",
+                )
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ClaimMapping:
-        """Build from e.g. ``{"subject": "nameid", "attributes": {"region": "custom.region"}}``."""
+        """Build from e.g. ``{"subject": "nameid", "attributes": {"region": "custom.region"}}``.
+
+        ``"preset"`` starts from a named mapping (``oidc``, ``saml``, ``azure-ad``,
+        ``keycloak``: see :mod:`embedgate.sso.presets`); the other keys override it and
+        ``attributes``/``transforms`` are merged into the preset's.
+        """
+        data = dict(data)
+        preset_name = data.pop("preset", None)
         known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
         if unknown:
             raise PrincipalError(f"claim_mapping.{sorted(unknown)[0]}", "is not a mappable field")
-        return cls(**dict(data))
+        if preset_name is not None:
+            from .sso.presets import preset
+
+            base = dict(preset(preset_name))
+            for merged in ("attributes", "transforms"):
+                if merged in data:
+                    data[merged] = {**base.get(merged, {}), **data[merged]}
+            data = {**base, **data}
+        return cls(**data)
+
+    def _first(self, claims: Mapping[str, Any], paths: ClaimPath | None) -> Any:
+        for path in _paths(paths):
+            value = lookup(claims, path)
+            if value is not _MISSING and value not in (None, "", [], ()):
+                return value
+        return None
+
+    def _all(self, claims: Mapping[str, Any], paths: ClaimPath | None) -> list[Any]:
+        values: list[Any] = []
+        for path in _paths(paths):
+            value = lookup(claims, path)
+            if value is not _MISSING:
+                values.extend(_as_list(value))
+        return values
+
+    def _shaped(self, target: str, value: Any) -> Any:
+        transform = self.transforms.get(target)
+        return value if transform is None or value is None else _transform(transform, value)
 
     def principal(self, claims: Mapping[str, Any]) -> Principal:
         """Build the principal these claims describe."""
-        subject = _single("subject", lookup(claims, self.subject))
-        if subject is _MISSING or subject in (None, ""):
+        subject = _single("subject", self._shaped("subject", self._first(claims, self.subject)))
+        if subject in (None, ""):
             raise PrincipalError("subject", f"claim {self.subject!r} is missing")
         if isinstance(subject, (int, float)) and not isinstance(subject, bool):
             subject = str(subject)
 
-        def read(path: str | None) -> Any:
-            if path is None:
-                return None
-            value = lookup(claims, path)
-            return None if value is _MISSING else value
+        def scalar(name: str) -> Any:
+            value = self._shaped(name, self._first(claims, getattr(self, name)))
+            return _single(name, value)
+
+        def several(name: str) -> tuple[Any, ...]:
+            return tuple(_as_list(self._shaped(name, self._all(claims, getattr(self, name)))))
 
         attributes: dict[str, Any] = {}
         for attr, path in self.attributes.items():
-            value = read(path)
+            value = self._first(claims, path)
             if value is None:
                 continue
-            if isinstance(value, (list, tuple)) and len(value) == 1:
+            target = f"attributes.{attr}"
+            value = self._shaped(target, value)
+            keep_list = self.transforms.get(target) == "list"
+            if not keep_list and isinstance(value, (list, tuple)) and len(value) == 1:
                 value = value[0]
             attributes[attr] = value
-        permissions = read(self.permissions) or {}
         return Principal(
             subject=subject,
-            email=_single("email", read(self.email)),
-            name=_single("name", read(self.name)),
-            tenant=_single("tenant", read(self.tenant)),
-            roles=tuple(_as_list(read(self.roles))),
-            groups=tuple(_as_list(read(self.groups))),
-            permissions=permissions,
+            email=scalar("email"),
+            name=scalar("name"),
+            tenant=scalar("tenant"),
+            roles=several("roles"),
+            groups=several("groups"),
+            permissions=self._first(claims, self.permissions) or {},
             attributes=attributes,
         )
 
