@@ -6,9 +6,34 @@ A profile is selected with ``EMBEDGATE_PROVIDER`` and reads its own settings fro
 
 from __future__ import annotations
 
-from .base import Profile, get_profile, register_profile
+from .base import Profile, ProfileBase, get_profile, profile_names, register_profile
 from .generic import GenericProfile
+from .looker import LookerProfile
+from .metabase import MetabaseProfile
+from .superset import SupersetProfile
+from .tableau import TableauProfile
+from .toucan import ToucanProfile
 
-register_profile(GenericProfile())
+for _profile in (
+    GenericProfile(),
+    ToucanProfile(),
+    SupersetProfile(),
+    MetabaseProfile(),
+    TableauProfile(),
+    LookerProfile(),
+):
+    register_profile(_profile)
 
-__all__ = ["GenericProfile", "Profile", "get_profile", "register_profile"]
+__all__ = [
+    "GenericProfile",
+    "LookerProfile",
+    "MetabaseProfile",
+    "Profile",
+    "ProfileBase",
+    "SupersetProfile",
+    "TableauProfile",
+    "ToucanProfile",
+    "get_profile",
+    "profile_names",
+    "register_profile",
+]

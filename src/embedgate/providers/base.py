@@ -2,26 +2,83 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from ..config import Config
 from ..errors import ConfigurationError
 from ..issuer import Issuer
+from ..token import EmbedToken
 
 _PROFILES: dict[str, Profile] = {}
 
 
 class Profile(Protocol):
-    """One provider: builds its issuer from the configuration."""
+    """One provider: builds its issuer, renders its embed markup, shapes endpoint answers.
+
+    ``build_issuer`` runs once per engine, on the engine's own copy of the profile (see
+    :func:`get_profile`), so it may keep what ``snippet`` needs later (base URLs...).
+    """
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def snippet_kinds(self) -> tuple[str, ...]:
+        """The ``kind`` values :meth:`snippet` accepts (e.g. ``("dashboard", "question")``)."""
+        ...
 
     def build_issuer(self, config: Config, options: Mapping[str, Any]) -> Issuer:
         """The issuer for ``config``; ``options`` are the ``EMBEDGATE_<NAME>_*`` settings
         (lower-case, prefix removed)."""
         ...
+
+    def resource_for(self, kind: str, resource: str | None) -> str | None:
+        """The ``resource`` to ask the token service for, to embed ``resource`` as ``kind``.
+
+        None means the session's one token serves this embed, the token the endpoint and
+        ``embedgate.js`` refresh. A resource-bound token (Metabase static embedding, Looker)
+        returns the resource, and its element carries ``data-embedgate-resource``.
+        """
+        ...
+
+    def snippet(
+        self, kind: str, resource: str | None, token: EmbedToken, options: Mapping[str, str]
+    ) -> str:
+        """Escaped HTML embedding ``resource``; the element bearing the token carries
+        ``data-embedgate-token="<attribute>"`` naming the attribute the browser script
+        updates on refresh (with ``data-embedgate-url-template`` for iframes)."""
+        ...
+
+    def endpoint_payload(self, token: EmbedToken, payload: dict[str, Any]) -> dict[str, Any]:
+        """The token endpoint's JSON answer, from embedgate's own ``payload``."""
+        ...
+
+
+class ProfileBase:
+    """Defaults for profiles: one token per session serves every embed, and endpoint
+    answers are embedgate's own."""
+
+    name = "base"
+    snippet_kinds: tuple[str, ...] = ()
+
+    def resource_for(self, kind: str, resource: str | None) -> str | None:
+        self.check_kind(kind)
+        return None
+
+    def endpoint_payload(self, token: EmbedToken, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload
+
+    def check_kind(self, kind: str) -> None:
+        if kind not in self.snippet_kinds:
+            raise ConfigurationError(
+                f"{self.name} snippet kind",
+                f"unknown kind {kind!r}; expected one of {', '.join(self.snippet_kinds)}",
+            )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
 
 
 def register_profile(profile: Profile) -> None:
@@ -30,13 +87,15 @@ def register_profile(profile: Profile) -> None:
 
 
 def get_profile(name: str) -> Profile:
+    """A fresh copy of the registered profile: each engine configures its own."""
     try:
-        return _PROFILES[name.lower()]
+        registered = _PROFILES[name.lower()]
     except KeyError:
         raise ConfigurationError(
             "EMBEDGATE_PROVIDER",
             f"unknown provider {name!r}; expected one of {', '.join(sorted(_PROFILES))}",
         ) from None
+    return copy.copy(registered)
 
 
 def profile_names() -> list[str]:

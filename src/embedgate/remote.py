@@ -1,0 +1,416 @@
+"""The remote minter: issuers that ask the analytics provider for each token over HTTP.
+
+A provider's exchange is written once, as a generator that yields :class:`HttpCall` steps
+and receives :class:`HttpReply` answers; :class:`RemoteMinter` drives it with one shared
+``httpx.Client`` for :meth:`~RemoteMinter.issue` and one shared ``httpx.AsyncClient`` for
+:meth:`~RemoteMinter.aissue`, both created on first use. Every call has explicit connect
+and read timeouts; connection errors, timeouts and 5xx answers are retried a bounded number
+of times with exponential backoff and jitter; 4xx answers never are. Failures become
+:class:`~embedgate.errors.IssuerError` with a ``code``, the HTTP ``status`` and a
+``retry_after`` hint. Credentials travel in request headers only: never in a URL, a log line
+or an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from http.cookies import CookieError, SimpleCookie
+from typing import Any, Final
+
+import anyio
+import httpx
+
+from .errors import IssuerError
+from .issuer import IssueRequest
+from .token import EmbedToken
+
+log = logging.getLogger("embedgate")
+
+UNAVAILABLE: Final = "provider_unavailable"
+TIMEOUT: Final = "provider_timeout"
+REJECTED: Final = "provider_rejected"
+RATE_LIMITED: Final = "provider_rate_limited"
+MALFORMED: Final = "provider_malformed"
+RETRYABLE: Final = frozenset({UNAVAILABLE, TIMEOUT})
+MAX_BODY: Final = 1_048_576
+_DEFAULT_RETRY_AFTER: Final = {
+    UNAVAILABLE: 5.0,
+    TIMEOUT: 5.0,
+    RATE_LIMITED: 30.0,
+    REJECTED: 60.0,
+    MALFORMED: 30.0,
+}
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    """Timeouts (seconds) and retries for one provider."""
+
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    retries: int = 2
+    backoff: float = 0.2
+    backoff_max: float = 2.0
+
+    def timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(
+            connect=self.connect_timeout,
+            read=self.read_timeout,
+            write=self.read_timeout,
+            pool=self.connect_timeout,
+        )
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Backoff before retry number ``attempt`` (0-based): exponential, half jittered."""
+        base = min(self.backoff_max, self.backoff * 2.0**attempt)
+        return base / 2 + rng.random() * base / 2
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    """One request of an exchange. ``what`` names it in errors ("token request").
+
+    ``handles`` lists non-2xx statuses the exchange deals with itself (a 401 that means
+    "log in again"); they come back as replies instead of errors.
+    """
+
+    method: str
+    path: str
+    what: str
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    json: Any = field(default=None, repr=False)
+    cookies: Mapping[str, str] = field(default_factory=dict, repr=False)
+    handles: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    """A provider's answer: the status, the JSON object it sent, the cookies it set."""
+
+    status: int
+    data: dict[str, Any] = field(repr=False)
+    cookies: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+Exchange = Generator[HttpCall, HttpReply, EmbedToken]
+
+
+class RemoteMinter(ABC):
+    """An issuer whose tokens the provider mints; subclasses write :meth:`exchange`."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str,
+        policy: HttpPolicy | None = None,
+        credential_setting: str = "EMBEDGATE_API_KEY",
+        rng: random.Random | None = None,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._name = name
+        self._base_url = base_url.rstrip("/")
+        self.policy = policy or HttpPolicy()
+        self._credential_setting = credential_setting
+        self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, nothing secret
+        self._transport = transport
+        self._async_transport = async_transport
+        self._lock = threading.Lock()
+        self._client: httpx.Client | None = None
+        self._async_client: tuple[object, httpx.AsyncClient] | None = None
+
+    # -- what subclasses provide ----------------------------------------------------------
+
+    @abstractmethod
+    def exchange(self, request: IssueRequest) -> Exchange:
+        """Yield the calls that mint a token for ``request``; return the token."""
+
+    def scope_parts(self) -> tuple[str, ...]:
+        """Settings that make tokens distinct, besides the principal (see ``cache_scope``)."""
+        return ()
+
+    # -- the Issuer interface -------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    def cache_scope(self) -> str:
+        return "|".join((self._name, self._base_url, *self.scope_parts()))
+
+    def issue(self, request: IssueRequest) -> EmbedToken:
+        steps = self.exchange(request)
+        try:
+            call = next(steps)
+            while True:
+                call = steps.send(self._send(call))
+        except StopIteration as done:
+            token: EmbedToken = done.value
+            return token
+        finally:
+            steps.close()
+
+    async def aissue(self, request: IssueRequest) -> EmbedToken:
+        steps = self.exchange(request)
+        try:
+            call = next(steps)
+            while True:
+                call = steps.send(await self._asend(call))
+        except StopIteration as done:
+            token: EmbedToken = done.value
+            return token
+        finally:
+            steps.close()
+
+    def jwks(self) -> dict[str, Any] | None:
+        return None
+
+    def close(self) -> None:
+        """Close the sync client (the async one closes with :meth:`aclose`)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        with self._lock:
+            held, self._async_client = self._async_client, None
+        if held is not None and held[0] == _loop_key():
+            await held[1].aclose()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r}, base_url={self._base_url!r})"
+
+    # -- transport ------------------------------------------------------------------------
+
+    def _client_options(self) -> dict[str, Any]:
+        # Cookies travel per exchange (explicit headers): a shared jar would mix the
+        # sessions of concurrent exchanges, so the clients' jars refuse every cookie.
+        return {
+            "timeout": self.policy.timeout(),
+            "follow_redirects": False,
+            "cookies": CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+            "headers": {"accept": "application/json", "user-agent": "embedgate"},
+        }
+
+    def _sync_client(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(transport=self._transport, **self._client_options())
+            return self._client
+
+    def _loop_client(self) -> httpx.AsyncClient:
+        # An AsyncClient's connections belong to one event loop: keep one per running loop.
+        key = _loop_key()
+        with self._lock:
+            if self._async_client is None or self._async_client[0] != key:
+                client = httpx.AsyncClient(
+                    transport=self._async_transport, **self._client_options()
+                )
+                self._async_client = (key, client)
+            return self._async_client[1]
+
+    def _request_args(self, call: HttpCall) -> dict[str, Any]:
+        headers = dict(call.headers)
+        if call.cookies:
+            headers["cookie"] = "; ".join(f"{k}={v}" for k, v in call.cookies.items())
+        args: dict[str, Any] = {"headers": headers}
+        if call.json is not None:
+            args["json"] = call.json
+        return args
+
+    def _send(self, call: HttpCall) -> HttpReply:
+        client = self._sync_client()
+        url = self._base_url + call.path
+        for attempt in range(self.policy.retries + 1):
+            try:
+                response = client.request(call.method, url, **self._request_args(call))
+            except httpx.TimeoutException as exc:
+                error = self._transport_error(call, TIMEOUT, exc)
+            except httpx.TransportError as exc:
+                error = self._transport_error(call, UNAVAILABLE, exc)
+            else:
+                outcome = self._judge(
+                    call, response.status_code, response.headers, response.content
+                )
+                if isinstance(outcome, HttpReply):
+                    return outcome
+                error = outcome
+            delay = self._retry_delay(call, error, attempt)
+            if delay is None:
+                raise error
+            time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _asend(self, call: HttpCall) -> HttpReply:
+        client = self._loop_client()
+        url = self._base_url + call.path
+        for attempt in range(self.policy.retries + 1):
+            try:
+                response = await client.request(call.method, url, **self._request_args(call))
+            except httpx.TimeoutException as exc:
+                error = self._transport_error(call, TIMEOUT, exc)
+            except httpx.TransportError as exc:
+                error = self._transport_error(call, UNAVAILABLE, exc)
+            else:
+                outcome = self._judge(
+                    call, response.status_code, response.headers, response.content
+                )
+                if isinstance(outcome, HttpReply):
+                    return outcome
+                error = outcome
+            delay = self._retry_delay(call, error, attempt)
+            if delay is None:
+                raise error
+            await anyio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _retry_delay(self, call: HttpCall, error: IssuerError, attempt: int) -> float | None:
+        if error.code not in RETRYABLE or attempt >= self.policy.retries:
+            return None
+        delay = self.policy.delay(attempt, self._rng)
+        log.warning(
+            "embedgate: %s %s failed (%s%s); retry %d of %d in %.2f s",
+            self._name,
+            call.what,
+            error.code,
+            "" if error.status is None else f", HTTP {error.status}",
+            attempt + 1,
+            self.policy.retries,
+            delay,
+        )
+        return delay
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def error(
+        self,
+        code: str,
+        problem: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> IssuerError:
+        """An :class:`IssuerError` naming this provider (``problem`` must hold no secret)."""
+        return IssuerError(
+            f"{self._name}: {problem}",
+            provider=self._name,
+            code=code,
+            status=status,
+            retry_after=_DEFAULT_RETRY_AFTER.get(code, 5.0) if retry_after is None else retry_after,
+        )
+
+    def _transport_error(self, call: HttpCall, code: str, exc: Exception) -> IssuerError:
+        # Only the exception's type: httpx messages may quote the URL.
+        problem = "timed out" if code == TIMEOUT else "could not reach the provider"
+        return self.error(code, f"the {call.what} {problem} ({type(exc).__name__})")
+
+    def _judge(
+        self, call: HttpCall, status: int, headers: httpx.Headers, body: bytes
+    ) -> HttpReply | IssuerError:
+        if 200 <= status < 300 or status in call.handles:
+            data = _json_object(body)
+            if data is None:
+                if status in call.handles:
+                    data = {}
+                else:
+                    return self.error(
+                        MALFORMED,
+                        f"the {call.what} answered HTTP {status} without a JSON object",
+                        status=status,
+                    )
+            return HttpReply(status, data, _set_cookies(headers))
+        retry_after = _retry_after(headers)
+        if status == 429:
+            return self.error(
+                RATE_LIMITED,
+                f"the {call.what} was rate limited (HTTP 429)",
+                status=status,
+                retry_after=retry_after,
+            )
+        if status >= 500:
+            return self.error(
+                UNAVAILABLE,
+                f"the {call.what} failed with HTTP {status}",
+                status=status,
+                retry_after=retry_after,
+            )
+        if status in (401, 403):
+            return self.error(
+                REJECTED,
+                f"the {call.what} was refused (HTTP {status}); check {self._credential_setting}",
+                status=status,
+            )
+        if 300 <= status < 400:
+            return self.error(
+                MALFORMED,
+                f"the {call.what} answered an unexpected redirect (HTTP {status})",
+                status=status,
+            )
+        return self.error(REJECTED, f"the {call.what} was refused (HTTP {status})", status=status)
+
+
+def _loop_key() -> object:
+    import sniffio
+
+    library = sniffio.current_async_library()
+    if library == "trio":
+        import trio
+
+        return trio.lowlevel.current_trio_token()
+    import asyncio
+
+    return asyncio.get_running_loop()
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    import json
+
+    if len(body) > MAX_BODY:
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _set_cookies(headers: httpx.Headers) -> dict[str, str]:
+    cookies: dict[str, str] = {}
+    for value in headers.get_list("set-cookie"):
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(value)
+        except CookieError:
+            continue
+        cookies.update({name: morsel.value for name, morsel in jar.items()})
+    return cookies
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta or HTTP date), kept within 1 s..1 h."""
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return min(3600.0, max(1.0, seconds))
