@@ -332,9 +332,11 @@ class Config:
                 values[name] = mapping[key]
             elif key in environ:
                 values[name] = environ[key]
+        config = cls(**values)
         if mapping is not None:
-            _reject_unknown(mapping, prefix, names)
-        return cls(**values)
+            # A custom provider's own EMBEDGATE_<PROVIDER>_* keys are its to validate.
+            _reject_unknown(mapping, prefix, names, f"{config.provider.lower()}_")
+        return config
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -374,13 +376,15 @@ def _is_parsed(f: dataclasses.Field[Any], value: Any) -> bool:
     return value is f.default
 
 
-def _reject_unknown(source: Mapping[str, Any], prefix: str, names: set[str]) -> None:
+def _reject_unknown(
+    source: Mapping[str, Any], prefix: str, names: set[str], provider_prefix: str
+) -> None:
     # Only for an explicit mapping (app.config): the environment is shared with other tools.
     for key in source:
         if not isinstance(key, str) or not key.startswith(prefix):
             continue
         name = key[len(prefix) :].lower()
-        if name in names or name.startswith(_EXTENSION_PREFIXES):
+        if name in names or name.startswith((*_EXTENSION_PREFIXES, provider_prefix)):
             continue
         raise ConfigurationError(
             key,
