@@ -26,8 +26,8 @@ demo: $(VENV)/.installed-demo
 test: lint typecheck unit
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests examples bench
-	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/ruff check src tests examples bench docs
+	$(BIN)/ruff format --check src tests examples bench docs
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
@@ -40,8 +40,8 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff format src tests examples bench
-	$(BIN)/ruff check --fix src tests examples bench
+	$(BIN)/ruff format src tests examples bench docs
+	$(BIN)/ruff check --fix src tests examples bench docs
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache test-output

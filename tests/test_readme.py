@@ -1,0 +1,33 @@
+"""The README cannot rot: it is built from tested snippets and the settings themselves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from embedgate.config import reference
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_is_built_from_current_snippets_and_settings() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "build_readme.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_readme_lists_every_setting() -> None:
+    missing = [name for name, _, _ in reference() if f"`{name}`" not in README]
+    assert missing == []
+
+
+def test_readme_shows_the_two_quickstart_commands() -> None:
+    quickstart = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    assert "make demo" in quickstart
+    assert "make test" in quickstart
