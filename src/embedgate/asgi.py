@@ -25,6 +25,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Resolver = Callable[[Scope], Any]
 
 STATE_KEYS = ("embedgate_principal", "embedgate_user")
+SCOPE_KEY = "embedgate"  # the middleware, for dependencies and template helpers
+SESSION_KEY = "embedgate.session"  # this request's SessionDecision, shared with template helpers
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -101,6 +103,7 @@ class EmbedgateMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope[SCOPE_KEY] = self
         request = web_request(scope)
         route = self.gate.route(request)
         if route is not None:
@@ -117,10 +120,14 @@ class EmbedgateMiddleware:
         return scope_user(scope)
 
     async def session(self, scope: Scope, request: WebRequest) -> SessionDecision:
+        known = scope.get(SESSION_KEY)
+        if isinstance(known, SessionDecision):
+            return known  # decided earlier in this request (a template helper minted with it)
         app_session = None
         if self.session_resolver is not None:
             app_session = await _maybe_await(self.session_resolver(scope))
-        return self.gate.session(request, app_session)
+        decision = scope[SESSION_KEY] = self.gate.session(request, app_session)
+        return decision
 
     async def _serve(self, route: str, request: WebRequest, scope: Scope) -> WebResponse:
         if route == "script":

@@ -1,0 +1,186 @@
+"""The Django middleware: the token endpoint, script and JWKS, and the token injected into
+HTML pages, over Django's own request/response objects (WSGI and ASGI alike)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.http import HttpRequest, HttpResponse
+
+from ...errors import EmbedgateError, PrincipalError
+from ...principal import Principal
+from ...templating import PageHelpers, page_injector
+from ...web.gate import WebRequest, WebResponse
+from ...web.headers import Headers
+from ...web.injection import HtmlInjector
+from .principal import django_principal
+from .runtime import (
+    REQUEST_ATTRIBUTE,
+    DjangoState,
+    apply_headers,
+    get_state,
+    response_headers,
+    to_django,
+    web_request,
+)
+
+GetResponse = Callable[[HttpRequest], Any]
+
+
+class EmbedgateMiddleware:
+    """Put it after ``AuthenticationMiddleware``. Tokens are for ``request.user`` when
+    authenticated; subclass and override :meth:`principal` to map users differently."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+        get_state()  # validate the settings at start-up, not on the first page
+
+    def principal(self, request: HttpRequest) -> Principal | None:
+        """Who the tokens are for (runs database queries: sync code only)."""
+        return django_principal(getattr(request, "user", None))
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        state = get_state()
+        web = web_request(request)
+        route = state.gate.route(web)
+        if route is not None:
+            return to_django(self._serve(route, web, request, state))
+        page = self._page(request, web, state)
+        response = self.get_response(request)
+        if response.streaming:
+            return response
+        headers = response_headers(response)
+        injector = self._injector(request, response, headers, state)
+        snippet = page.page_snippet(headers) if injector is not None else None
+        return self._rewrite(response, page, injector, snippet)
+
+    async def __acall__(self, request: HttpRequest) -> Any:
+        state = get_state()
+        web = web_request(request)
+        route = state.gate.route(web)
+        if route is not None:
+            return to_django(await self._aserve(route, web, request, state))
+        page = self._page(request, web, state)
+        get_response: Callable[[HttpRequest], Awaitable[Any]] = self.get_response
+        response = await get_response(request)
+        if response.streaming:
+            return response
+        headers = response_headers(response)
+        injector = self._injector(request, response, headers, state)
+        snippet = None
+        if injector is not None:
+            await sync_to_async(page.principal)()  # request.user and groups hit the database
+            snippet = await page.apage_snippet(headers)
+        return self._rewrite(response, page, injector, snippet)
+
+    # -- pages -----------------------------------------------------------------------------
+
+    def _page(self, request: HttpRequest, web: WebRequest, state: DjangoState) -> PageHelpers:
+        def nonce() -> str | None:
+            value = getattr(request, "csp_nonce", None)  # django-csp's convention
+            return None if value is None else str(value)
+
+        page = PageHelpers(
+            state.gate,
+            web,
+            principal=lambda: state.engine.principal_for(self.principal(request)),
+            nonce=nonce,
+        )
+        setattr(request, REQUEST_ATTRIBUTE, page)
+        return page
+
+    def _injector(
+        self, request: HttpRequest, response: HttpResponse, headers: Headers, state: DjangoState
+    ) -> HtmlInjector | None:
+        return page_injector(
+            state.gate,
+            request.method or "GET",
+            response.status_code,
+            headers,
+            lambda: bytes(response.content),
+        )
+
+    def _rewrite(
+        self,
+        response: HttpResponse,
+        page: PageHelpers,
+        injector: HtmlInjector | None,
+        snippet: str | None,
+    ) -> HttpResponse:
+        injected = False
+        if injector is not None:
+            body = injector.finish(snippet)
+            if injector.injected:
+                response.content = body
+                injected = True
+        headers = page.page_headers(
+            response_headers(response), len(response.content), injected=injected
+        )
+        if headers is not None:
+            apply_headers(response, headers)
+        return response
+
+    # -- embedgate's routes ----------------------------------------------------------------
+
+    def _early(self, route: str, web: WebRequest, state: DjangoState) -> WebResponse | None:
+        """The answer that needs no user: the script, the JWKS, a refused token request."""
+        if route == "script":
+            return state.gate.script_response(web)
+        if route == "jwks":
+            return state.gate.jwks_response(web)
+        return state.gate.check_token_request(web)
+
+    def _serve(
+        self, route: str, web: WebRequest, request: HttpRequest, state: DjangoState
+    ) -> WebResponse:
+        early = self._early(route, web, state)
+        if early is not None:
+            return early
+        try:
+            principal = state.engine.principal_for(self.principal(request))
+        except PrincipalError as error:  # a user the mapping cannot read
+            return state.gate.failure(error, state.gate.session(web))
+        if principal is None:
+            return state.gate.unauthenticated()
+        decision = state.gate.session(web)
+        early = state.gate.throttle(decision)
+        if early is not None:
+            return early
+        try:
+            token = state.engine.service.get_token(principal, decision.session_id)
+        except EmbedgateError as error:
+            return state.gate.failure(error, decision)
+        return state.gate.token_response(token, decision)
+
+    async def _aserve(
+        self, route: str, web: WebRequest, request: HttpRequest, state: DjangoState
+    ) -> WebResponse:
+        early = self._early(route, web, state)
+        if early is not None:
+            return early
+        try:
+            user = await sync_to_async(self.principal)(request)
+            principal = state.engine.principal_for(user)
+        except PrincipalError as error:  # a user the mapping cannot read
+            return state.gate.failure(error, state.gate.session(web))
+        if principal is None:
+            return state.gate.unauthenticated()
+        decision = state.gate.session(web)
+        early = state.gate.throttle(decision)
+        if early is not None:
+            return early
+        try:
+            token = await state.engine.service.aget_token(principal, decision.session_id)
+        except EmbedgateError as error:
+            return state.gate.failure(error, decision)
+        return state.gate.token_response(token, decision)

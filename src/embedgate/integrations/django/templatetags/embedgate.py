@@ -1,0 +1,75 @@
+"""``{% load embedgate %}``: ``{% embed_token %}``, ``{% embed_snippet kind resource key=value %}``
+and ``{% embed_script %}``. They need the request in the context (the ``request`` context
+processor) and embedgate's middleware; they render "" rather than break a page."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django import template
+from django.core.exceptions import SynchronousOnlyOperation
+from django.utils.safestring import mark_safe
+
+from ....templating import PageHelpers
+from ..runtime import page_of
+
+log = logging.getLogger("embedgate")
+
+register = template.Library()
+
+
+def _page(context: Any, tag: str) -> PageHelpers | None:
+    page = page_of(context.get("request"))
+    if page is None:
+        log.warning(
+            "embedgate: {%% %s %%} rendered nothing: it needs the request context processor "
+            "and embedgate's middleware",
+            tag,
+        )
+    return page
+
+
+def _render(context: Any, tag: str, render: Callable[[PageHelpers], str]) -> str:
+    page = _page(context, tag)
+    if page is None:
+        return ""
+    try:
+        return render(page)
+    except SynchronousOnlyOperation:
+        log.warning(
+            "embedgate: {%% %s %%} rendered nothing: an async view cannot look the user up "
+            "while rendering; the middleware still injects the token",
+            tag,
+        )
+        return ""
+
+
+def _trusted(html: str) -> str:
+    # profile.snippet and render_token_snippet escape every value they render.
+    safe: str = mark_safe(html)  # noqa: S308
+    return safe
+
+
+def embed_token(context: Any) -> str:
+    """The current user's embed token ("" when anonymous)."""
+    return _render(context, "embed_token", lambda page: page.embed_token())
+
+
+def embed_snippet(context: Any, kind: str, resource: str | None = None, **options: Any) -> str:
+    """The provider's markup embedding ``resource`` as ``kind``."""
+    return _trusted(
+        _render(
+            context, "embed_snippet", lambda page: page.embed_snippet(kind, resource, **options)
+        )
+    )
+
+
+def embed_script(context: Any) -> str:
+    """The token data block and the embedgate.js loader tag (with the CSP nonce)."""
+    return _trusted(_render(context, "embed_script", lambda page: page.embed_script()))
+
+
+for _tag in (embed_token, embed_snippet, embed_script):
+    register.simple_tag(_tag, takes_context=True)

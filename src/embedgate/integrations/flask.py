@@ -1,0 +1,281 @@
+"""Flask: ``EmbedGate(app)``, or ``ext = EmbedGate()`` then ``ext.init_app(app)``.
+
+Settings are ``EMBEDGATE_*`` keys of ``app.config``, then the environment. The user is
+Flask-Login's ``current_user`` when installed and authenticated, else ``g.user``, else what
+the function registered with :meth:`EmbedGate.user_loader` returns (a Principal or a user
+object). The token is injected into HTML pages in ``after_request`` (request context and
+``current_user`` still alive); the token endpoint, script and JWKS are a blueprint named
+``embedgate`` under ``EMBEDGATE_PREFIX``. Templates get ``embed_token()``,
+``embed_snippet(kind, resource=None, **options)`` and ``embed_script()``.
+
+Per-app state (engine, gate) lives in ``app.extensions["embedgate"]``; per-request state in
+``g``. The extension object holds only app-independent choices, so one can serve many apps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Blueprint, Flask, Response, current_app, g, has_request_context, request
+from markupsafe import Markup
+
+from ..engine import Engine
+from ..errors import ConfigurationError, EmbedgateError, PrincipalError
+from ..templating import PageHelpers, page_injector
+from ..token import EmbedToken
+from ..web.gate import WebGate, WebResponse
+from ..web.headers import Headers
+from ..web.session import read_session_cookie
+from ..wsgi import web_request
+from ._jinja import trusted_markup
+
+__all__ = ["EXTENSION_KEY", "EmbedGate", "EmbedGateState"]
+
+log = logging.getLogger("embedgate")
+
+EXTENSION_KEY = "embedgate"
+_PAGE = "_embedgate_page"  # the request's PageHelpers, in flask.g
+
+UserLoader = Callable[[], Any]
+NonceSource = Callable[[], "str | None"]
+F = TypeVar("F", bound=UserLoader)
+
+
+@dataclass(frozen=True)
+class EmbedGateState:
+    """What one app's ``app.extensions["embedgate"]`` holds."""
+
+    extension: EmbedGate
+    engine: Engine
+    gate: WebGate
+
+
+def _state(app: Flask | None = None) -> EmbedGateState:
+    target = app if app is not None else current_app
+    state = target.extensions.get(EXTENSION_KEY)
+    if not isinstance(state, EmbedGateState):
+        raise ConfigurationError(
+            "EmbedGate", "is not set up on this app; call EmbedGate(app) or ext.init_app(app)"
+        )
+    return state
+
+
+def _flask_login_user() -> Any:
+    if not hasattr(current_app, "login_manager"):
+        return None
+    try:
+        from flask_login import current_user
+    except ImportError:  # pragma: no cover - flask-login is optional
+        return None
+    user = current_user._get_current_object()
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def _to_flask(response: WebResponse) -> Response:
+    out = Response(response.body, status=response.status, headers=response.headers.to_wsgi())
+    if b"content-type" not in response.headers:
+        del out.headers["Content-Type"]  # Werkzeug's default text/html would lie (304)
+    return out
+
+
+def _purge_on_logout(sender: Any, **extra: Any) -> None:
+    """Flask-Login's ``user_logged_out`` signal: purge the session's tokens."""
+    state = getattr(sender, "extensions", {}).get(EXTENSION_KEY)
+    if isinstance(state, EmbedGateState):
+        state.extension.logout()
+
+
+class EmbedGate:
+    """The Flask extension.
+
+    ``settings`` are :class:`~embedgate.Config` field names overriding ``app.config`` for
+    every app; ``csp_nonce()`` returns the page's CSP nonce (default: ``g.csp_nonce``).
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        csp_nonce: NonceSource | None = None,
+        **settings: Any,
+    ) -> None:
+        self._settings = settings
+        self._csp_nonce = csp_nonce
+        self._user_loader: UserLoader | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask, *, engine: Engine | None = None) -> None:
+        """Validate the settings, register the routes, the hooks and the template globals."""
+        if engine is None:
+            engine = Engine.from_settings(app.config, **self._settings)
+        gate = WebGate(engine)
+        app.extensions[EXTENSION_KEY] = EmbedGateState(self, engine, gate)
+
+        blueprint = Blueprint("embedgate", __name__)
+        blueprint.add_url_rule("/token", "token", self._token_view, methods=["GET", "POST"])
+        blueprint.add_url_rule("/embedgate.js", "script", self._script_view)
+        blueprint.add_url_rule("/jwks.json", "jwks", self._jwks_view)
+        app.register_blueprint(blueprint, url_prefix=engine.config.prefix)
+
+        app.after_request(self._after_request)
+        app.add_template_global(self._embed_token, "embed_token")
+        app.add_template_global(self._embed_snippet, "embed_snippet")
+        app.add_template_global(self._embed_script, "embed_script")
+        try:
+            from flask_login import user_logged_out
+        except ImportError:  # pragma: no cover - flask-login is optional
+            pass
+        else:
+            user_logged_out.connect(_purge_on_logout, weak=False)
+
+    # -- public API ------------------------------------------------------------------------
+
+    def user_loader(self, loader: F) -> F:
+        """Register the function returning the current user (Principal or user object),
+        used when neither Flask-Login nor ``g.user`` has one."""
+        self._user_loader = loader
+        return loader
+
+    @property
+    def engine(self) -> Engine:
+        """The current app's engine."""
+        return _state().engine
+
+    def current_user(self) -> Any:
+        """The user embed tokens are for in this request, or None."""
+        user = _flask_login_user()
+        if user is None:
+            user = g.get("user")
+        if user is None and self._user_loader is not None:
+            user = self._user_loader()
+        return user
+
+    def helpers(self) -> PageHelpers:
+        """This request's template helpers (created on first use)."""
+        page = g.get(_PAGE)
+        if not isinstance(page, PageHelpers):
+            state = _state()
+            page = PageHelpers(
+                state.gate,
+                web_request(request.environ),
+                principal=lambda: state.engine.principal_for(self.current_user()),
+                nonce=self._nonce,
+            )
+            setattr(g, _PAGE, page)
+        return page
+
+    def token(self, resource: str | None = None) -> EmbedToken | None:
+        """The current user's token for this session (None when anonymous); raises
+        :class:`~embedgate.EmbedgateError` when issuance fails."""
+        state = _state()
+        principal = state.engine.principal_for(self.current_user())
+        if principal is None:
+            return None
+        page = self.helpers()
+        token = state.engine.service.get_token(principal, page.session().session_id, resource)
+        page.remember(resource, token)
+        return token
+
+    def logout(self) -> int:
+        """Purge the current session's tokens; call it from a logout view when Flask-Login
+        (whose ``user_logged_out`` signal does it) is not used. Returns how many went."""
+        state = _state()
+        page = g.pop(_PAGE, None)
+        session_ids = {
+            read_session_cookie(request.headers.get("Cookie"), state.engine.config.cookie_name)
+        }
+        if isinstance(page, PageHelpers) and page.decision is not None:
+            session_ids.add(page.decision.session_id)
+        return sum(state.engine.logout(sid) for sid in session_ids if sid)
+
+    # -- views -----------------------------------------------------------------------------
+
+    def _token_view(self) -> Response:
+        state = _state()
+        gate = state.gate
+        web = web_request(request.environ)
+        early = gate.check_token_request(web)
+        if early is not None:
+            return _to_flask(early)
+        try:
+            principal = state.engine.principal_for(self.current_user())
+        except PrincipalError as error:  # a user object the mapping cannot read
+            return _to_flask(gate.failure(error, gate.session(web)))
+        if principal is None:
+            return _to_flask(gate.unauthenticated())
+        decision = gate.session(web)
+        early = gate.throttle(decision)
+        if early is not None:
+            return _to_flask(early)
+        try:
+            token = state.engine.service.get_token(principal, decision.session_id)
+        except EmbedgateError as error:
+            return _to_flask(gate.failure(error, decision))
+        return _to_flask(gate.token_response(token, decision))
+
+    def _script_view(self) -> Response:
+        return _to_flask(_state().gate.script_response(web_request(request.environ)))
+
+    def _jwks_view(self) -> Response:
+        return _to_flask(_state().gate.jwks_response(web_request(request.environ)))
+
+    # -- pages -----------------------------------------------------------------------------
+
+    def _after_request(self, response: Response) -> Response:
+        if request.blueprint == "embedgate":
+            return response
+        page = g.get(_PAGE)
+        if response.is_streamed or response.direct_passthrough:
+            return response
+        headers = Headers.from_wsgi(response.headers.to_wsgi_list())
+        injector = page_injector(
+            _state().gate, request.method, response.status_code, headers, response.get_data
+        )
+        injected = False
+        if injector is not None:
+            page = self.helpers()
+            body = injector.finish(page.page_snippet(headers))
+            if injector.injected:
+                response.set_data(body)
+                injected = True
+        if not isinstance(page, PageHelpers):
+            return response
+        new = page.page_headers(
+            Headers.from_wsgi(response.headers.to_wsgi_list()),
+            len(response.get_data()),
+            injected=injected,
+        )
+        if new is not None:
+            response.headers.clear()
+            response.headers.extend(new.to_wsgi())
+        return response
+
+    def _nonce(self) -> str | None:
+        if self._csp_nonce is not None:
+            return self._csp_nonce()
+        nonce = g.get("csp_nonce")
+        return nonce if isinstance(nonce, str) else None
+
+    # -- template globals ------------------------------------------------------------------
+
+    def _embed_token(self) -> str:
+        if not has_request_context():
+            log.debug("embedgate: embed_token() outside a request renders nothing")
+            return ""
+        return self.helpers().embed_token()
+
+    def _embed_snippet(self, kind: str, resource: str | None = None, **options: Any) -> Markup:
+        if not has_request_context():
+            log.debug("embedgate: embed_snippet() outside a request renders nothing")
+            return Markup("")
+        return trusted_markup(self.helpers().embed_snippet(kind, resource, **options))
+
+    def _embed_script(self) -> Markup:
+        if not has_request_context():
+            log.debug("embedgate: embed_script() outside a request renders nothing")
+            return Markup("")
+        return trusted_markup(self.helpers().embed_script())

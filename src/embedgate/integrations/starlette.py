@@ -1,0 +1,268 @@
+"""Starlette (and FastAPI): template globals, dependencies and logout for apps running
+:class:`~embedgate.asgi.EmbedgateMiddleware`.
+
+::
+
+    app.add_middleware(EmbedgateMiddleware)   # settings from EMBEDGATE_* variables
+    install_templates(templates)              # embed_token(), embed_snippet(), embed_script()
+
+Who is logged in: an authenticated ``scope["user"]`` (Starlette's AuthenticationMiddleware,
+added after embedgate's so it runs first), or ``request.state.embedgate_user`` set by the
+app's auth dependency (dependencies run after the middleware saw the request; it reads the
+state when the response starts), or the middleware's ``user_resolver(scope)``. The token
+endpoint the browser script refreshes from answers before any route runs, so with
+dependency-based auth it needs a ``user_resolver`` (which then also serves pages).
+
+The middleware puts itself in ``scope["embedgate"]``; everything here finds the engine
+there. Per-request state (the :class:`~embedgate.templating.PageHelpers`) lives in
+``scope["embedgate.page"]``, the request's session decision in ``scope["embedgate.session"]``.
+
+Jinja renders synchronously, so the template helpers use the token service's sync face.
+With a remote provider or the Redis cache, fetch the token first with the async
+:func:`embed_token` dependency: the helpers then reuse it without any I/O.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from ..asgi import SCOPE_KEY, SESSION_KEY, EmbedgateMiddleware, scope_user, web_request
+from ..engine import Engine
+from ..errors import ConfigurationError, IssuerError, PrincipalError
+from ..templating import PageHelpers
+from ..token import EmbedToken
+from ..web.gate import SessionDecision
+from ..web.headers import Headers
+from ..web.session import read_session_cookie
+from ._jinja import trusted_markup
+
+__all__ = [
+    "EmbedgateMiddleware",
+    "embed_token",
+    "finish_response",
+    "install_templates",
+    "logout",
+    "middleware_for",
+    "optional_embed_token",
+    "page_helpers",
+]
+
+log = logging.getLogger("embedgate")
+
+PAGE_KEY = "embedgate.page"
+Scope = MutableMapping[str, Any]
+
+
+def middleware_for(scope: Scope) -> EmbedgateMiddleware:
+    """The :class:`EmbedgateMiddleware` serving this request."""
+    middleware = scope.get(SCOPE_KEY)
+    if not isinstance(middleware, EmbedgateMiddleware):
+        raise ConfigurationError(
+            "EmbedgateMiddleware", "is not installed; call app.add_middleware(EmbedgateMiddleware)"
+        )
+    return middleware
+
+
+def engine_for(request: Request) -> Engine:
+    """The engine of the middleware serving ``request``."""
+    return middleware_for(request.scope).engine
+
+
+def _resolved(value: Any, what: str) -> Any:
+    if inspect.isawaitable(value):
+        if inspect.iscoroutine(value):
+            value.close()
+        log.warning(
+            "embedgate: the async %s cannot run inside a template; "
+            "fetch the token with the embed_token dependency first",
+            what,
+        )
+        return None
+    return value
+
+
+def _sync_user(middleware: EmbedgateMiddleware, scope: Scope) -> Any:
+    if middleware.user_resolver is not None:
+        return _resolved(middleware.user_resolver(scope), "user_resolver")
+    return scope_user(scope)
+
+
+def _sync_session(middleware: EmbedgateMiddleware, scope: Scope) -> SessionDecision:
+    known = scope.get(SESSION_KEY)
+    if isinstance(known, SessionDecision):
+        return known
+    app_session = None
+    if middleware.session_resolver is not None:
+        app_session = _resolved(middleware.session_resolver(scope), "session_resolver")
+    decision = scope[SESSION_KEY] = middleware.gate.session(web_request(scope), app_session)
+    return decision
+
+
+def page_helpers(request: Request) -> PageHelpers:
+    """This request's template helpers (created on first use)."""
+    scope = request.scope
+    page = scope.get(PAGE_KEY)
+    if isinstance(page, PageHelpers):
+        return page
+    middleware = middleware_for(scope)
+
+    def nonce() -> str | None:
+        value = getattr(request.state, "csp_nonce", None)
+        return value if isinstance(value, str) else None
+
+    page = PageHelpers(
+        middleware.gate,
+        web_request(scope),
+        principal=lambda: middleware.engine.principal_for(_sync_user(middleware, scope)),
+        session=lambda: _sync_session(middleware, scope),
+        nonce=nonce,
+    )
+    scope[PAGE_KEY] = page
+    return page
+
+
+async def optional_embed_token(request: Request) -> EmbedToken | None:
+    """Dependency: the current user's token, or None when nobody is logged in.
+
+    Raises :class:`~embedgate.EmbedgateError` when issuance fails. Declare your auth
+    dependency (the one setting ``request.state.embedgate_user``) before this one.
+    """
+    scope = request.scope
+    middleware = middleware_for(scope)
+    page = page_helpers(request)
+    principal = middleware.engine.principal_for(await middleware.user(scope))
+    page.set_principal(principal)
+    if principal is None:
+        return None
+    decision = await middleware.session(scope, web_request(scope))
+    page.use_session(decision)
+    token = await middleware.engine.service.aget_token(principal, decision.session_id)
+    page.remember(None, token)
+    return token
+
+
+async def embed_token(request: Request) -> EmbedToken:
+    """Dependency: the current user's token; 401 when nobody is logged in, 403 when the
+    attribute policy refuses the user, 503 (with ``Retry-After``) when the provider fails."""
+    try:
+        token = await optional_embed_token(request)
+    except PrincipalError as error:
+        raise HTTPException(403, f"embed token refused: {error}") from None
+    except IssuerError as error:
+        retry = str(max(1, int(error.retry_after)))
+        raise HTTPException(
+            503, "the analytics provider is unavailable", headers={"Retry-After": retry}
+        ) from None
+    if token is None:
+        raise HTTPException(401, "log in first")
+    return token
+
+
+async def logout(request: Request) -> int:
+    """Purge the current session's tokens; call it from your logout route."""
+    scope = request.scope
+    middleware = middleware_for(scope)
+    scope.pop(PAGE_KEY, None)
+    session_ids: set[str | None] = set()
+    if middleware.session_resolver is not None:
+        session_ids.add(await _maybe(middleware.session_resolver(scope)))
+    else:
+        name = middleware.engine.config.cookie_name
+        session_ids.add(read_session_cookie(request.headers.get("cookie"), name))
+    known = scope.get(SESSION_KEY)
+    if isinstance(known, SessionDecision):
+        session_ids.add(known.session_id)
+    purged = 0
+    for session_id in session_ids:
+        if session_id:
+            purged += await middleware.engine.alogout(session_id)
+    return purged
+
+
+async def _maybe(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+def finish_response(request: Request, response: Response) -> Response:
+    """Give a response whose body a template helper put a token into what such a page
+    needs: ``Cache-Control: private, no-store``, ``Vary: Cookie`` and, for a new session,
+    embedgate's cookie. :func:`install_templates` does it for ``TemplateResponse``."""
+    page = request.scope.get(PAGE_KEY)
+    body = getattr(response, "body", None)
+    if not isinstance(page, PageHelpers) or not isinstance(body, bytes):
+        return response
+    headers = page.page_headers(Headers(response.raw_headers), len(body), injected=False)
+    if headers is None:
+        return response
+    response.raw_headers = headers.raw
+    if page.decision is not None:
+        # The cookie left with this response: the injection must not set it again.
+        request.scope[SESSION_KEY] = SessionDecision(page.decision.session_id)
+    return response
+
+
+def _request(context: Context, helper: str) -> Request | None:
+    request = context.get("request")
+    if not isinstance(request, Request) or SCOPE_KEY not in request.scope:
+        log.warning("embedgate: %s needs the request and EmbedgateMiddleware", helper)
+        return None
+    return request
+
+
+@pass_context
+def _embed_token(context: Context) -> str:
+    request = _request(context, "embed_token()")
+    return "" if request is None else page_helpers(request).embed_token()
+
+
+@pass_context
+def _embed_snippet(
+    context: Context, kind: str, resource: str | None = None, **options: Any
+) -> Markup:
+    request = _request(context, "embed_snippet()")
+    if request is None:
+        return Markup("")
+    return trusted_markup(page_helpers(request).embed_snippet(kind, resource, **options))
+
+
+@pass_context
+def _embed_script(context: Context) -> Markup:
+    request = _request(context, "embed_script()")
+    if request is None:
+        return Markup("")
+    return trusted_markup(page_helpers(request).embed_script())
+
+
+def install_templates(templates: Jinja2Templates) -> Jinja2Templates:
+    """Add ``embed_token()``, ``embed_snippet(kind, resource=None, **options)`` and
+    ``embed_script()`` to the templates' globals, and make ``templates.TemplateResponse``
+    finish pages that carry a token (see :func:`finish_response`). The CSP nonce is read
+    from ``request.state.csp_nonce``."""
+    templates.env.globals.update(
+        embed_token=_embed_token, embed_snippet=_embed_snippet, embed_script=_embed_script
+    )
+    render: Callable[..., Response] = templates.TemplateResponse
+    if getattr(render, "_embedgate", False):
+        return templates
+
+    @functools.wraps(render)
+    def template_response(*args: Any, **kwargs: Any) -> Response:
+        response = render(*args, **kwargs)
+        request = getattr(response, "context", {}).get("request")
+        return finish_response(request, response) if isinstance(request, Request) else response
+
+    template_response._embedgate = True  # type: ignore[attr-defined]
+    templates.TemplateResponse = template_response  # type: ignore[method-assign,assignment]
+    return templates

@@ -1,0 +1,297 @@
+"""The template helpers' logic, for any framework: ``embed_token()``, ``embed_snippet()``,
+``embed_script()``, plus what a page needs once a helper or the injection put a token in it.
+
+Adapters (Flask, Starlette, Django) bind one :class:`PageHelpers` to each request and mark
+the returned HTML safe. Helpers never raise into a page: an anonymous visitor gets ``""``
+(logged at debug), a failure gets ``""`` or a token-less snippet (logged as a warning that
+names the error, never a secret or a token).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .engine import Engine
+from .errors import ConfigurationError, EmbedgateError, IssuerError, PrincipalError
+from .principal import Principal
+from .token import EmbedToken
+from .web.gate import SessionDecision, WebGate, WebRequest
+from .web.headers import Headers
+from .web.injection import HtmlInjector
+from .web.snippet import extract_csp_nonce, render_token_snippet
+
+log = logging.getLogger("embedgate")
+
+PrincipalSource = Callable[[], "Principal | None"]
+SessionSource = Callable[[], SessionDecision]
+NonceSource = Callable[[], "str | None"]
+
+_UNSET: Any = object()
+_NO_NEW_COOKIE = SessionDecision("")  # page_headers() only reads set_cookie
+
+
+def snippet_options(options: Mapping[str, Any], nonce: str | None) -> dict[str, str]:
+    """Template keyword arguments as the string options ``profile.snippet`` takes; the
+    page's CSP nonce is added unless the template gave one."""
+    out: dict[str, str] = {}
+    for name, value in options.items():
+        if isinstance(value, bool):
+            out[name] = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            out[name] = str(value)
+        else:
+            out[name] = value  # a str, or a mistake the profile names
+    if nonce and "nonce" not in out:
+        out["nonce"] = nonce
+    return out
+
+
+class PageHelpers:
+    """The helpers of one request. Principal, session and tokens are looked up once.
+
+    ``principal`` returns who is logged in (``None``: anonymous); ``session`` the request's
+    session decision (default: embedgate's cookie, through the gate); ``nonce`` the page's
+    CSP nonce. Not thread-safe: one object per request.
+    """
+
+    def __init__(
+        self,
+        gate: WebGate,
+        request: WebRequest,
+        *,
+        principal: PrincipalSource,
+        session: SessionSource | None = None,
+        nonce: NonceSource | None = None,
+    ) -> None:
+        self.gate = gate
+        self.request = request
+        self._principal_source = principal
+        self._session_source = session
+        self._nonce_source = nonce
+        self._principal: Principal | None = _UNSET
+        self._decision: SessionDecision | None = None
+        self._tokens: dict[str | None, EmbedToken | None] = {}
+        self._refused = False  # the attribute policy refused the principal
+        self.carries_token = False  # the page body holds a token: it needs no-store headers
+        self.script_rendered = False
+        self.cookie_delivered = False
+
+    @property
+    def engine(self) -> Engine:
+        return self.gate.engine
+
+    # -- lookups, once per request ---------------------------------------------------------
+
+    def principal(self) -> Principal | None:
+        """Who the page is for, or None. A refused principal is logged and treated as None."""
+        if self._principal is _UNSET:
+            try:
+                self._principal = self._principal_source()
+            except PrincipalError as error:
+                log.warning(
+                    "embedgate: no token for this user, principal refused (%s)", error.field
+                )
+                self._principal = None
+        return self._principal
+
+    def set_principal(self, principal: Principal | None) -> None:
+        """Record a principal resolved elsewhere (an async adapter), so no lookup runs here."""
+        self._principal = principal
+
+    def session(self) -> SessionDecision:
+        if self._decision is None:
+            if self._session_source is not None:
+                self._decision = self._session_source()
+            else:
+                self._decision = self.gate.session(self.request)
+        return self._decision
+
+    def use_session(self, decision: SessionDecision) -> None:
+        """Record the session an async adapter chose, so the helpers mint under it."""
+        self._decision = decision
+
+    @property
+    def decision(self) -> SessionDecision | None:
+        """The session used so far in this request, if any."""
+        return self._decision
+
+    def nonce(self) -> str | None:
+        return self._nonce_source() if self._nonce_source is not None else None
+
+    def remember(self, resource: str | None, token: EmbedToken | None) -> None:
+        """Keep a token fetched elsewhere (an async dependency) for the helpers to reuse."""
+        self._tokens[resource] = token
+
+    def get_token(self, resource: str | None, helper: str) -> EmbedToken | None:
+        """The session's token for ``resource``; None (logged) when anonymous or failing."""
+        if resource in self._tokens:
+            return self._tokens[resource]
+        principal = self.principal()
+        if principal is None:
+            log.debug("embedgate: %s rendered nothing: nobody is logged in", helper)
+            return None
+        token: EmbedToken | None = None
+        try:
+            token = self.engine.service.get_token(principal, self.session().session_id, resource)
+        except EmbedgateError as error:
+            self._failed(helper, error)
+        self._tokens[resource] = token
+        return token
+
+    async def aget_token(self, resource: str | None, helper: str) -> EmbedToken | None:
+        """Async face of :meth:`get_token` (the principal must be resolvable without I/O,
+        or set with :meth:`set_principal` first)."""
+        if resource in self._tokens:
+            return self._tokens[resource]
+        principal = self.principal()
+        if principal is None:
+            log.debug("embedgate: %s rendered nothing: nobody is logged in", helper)
+            return None
+        token: EmbedToken | None = None
+        try:
+            token = await self.engine.service.aget_token(
+                principal, self.session().session_id, resource
+            )
+        except EmbedgateError as error:
+            self._failed(helper, error)
+        self._tokens[resource] = token
+        return token
+
+    def _failed(self, helper: str, error: EmbedgateError) -> None:
+        self._refused = self._refused or isinstance(error, PrincipalError)
+        _log_failure(helper, error)
+
+    # -- the helpers -------------------------------------------------------------------------
+
+    def embed_token(self) -> str:
+        """The current user's token, or "" (anonymous, or issuance failed)."""
+        token = self.get_token(None, "embed_token()")
+        if token is None:
+            return ""
+        self.carries_token = True
+        return token.token
+
+    def embed_snippet(self, kind: str, resource: str | None = None, **options: Any) -> str:
+        """The configured provider's markup embedding ``resource`` (escaped by the profile)."""
+        profile = self.engine.profile
+        render = getattr(profile, "snippet", None)
+        if not callable(render):
+            log.error("embedgate: embed_snippet(): provider %r renders no markup", profile.name)
+            return ""
+        try:
+            resource_for = getattr(profile, "resource_for", None)
+            wanted = resource_for(kind, resource) if callable(resource_for) else resource
+        except EmbedgateError as error:
+            _log_failure("embed_snippet()", error)
+            return ""
+        token = self.get_token(wanted, "embed_snippet()")
+        if token is None:
+            return ""
+        try:
+            html = render(kind, resource, token, snippet_options(options, self.nonce()))
+        except EmbedgateError as error:
+            _log_failure("embed_snippet()", error)
+            return ""
+        self.carries_token = True
+        return str(html)
+
+    def embed_script(self) -> str:
+        """The token data block and the ``embedgate.js`` loader tag with the CSP nonce.
+
+        The page is then left alone by the injection (it already carries the block). A
+        failed issuance renders ``null``: the script fetches a token from the endpoint.
+        """
+        if self.script_rendered:
+            return ""
+        if self.principal() is None:
+            log.debug("embedgate: embed_script() rendered nothing: nobody is logged in")
+            return ""
+        token = self.get_token(None, "embed_script()")
+        if self._refused:
+            return ""
+        html = self._snippet(token, self.nonce())
+        self.script_rendered = True
+        self.carries_token = True
+        return html
+
+    # -- finishing the page ----------------------------------------------------------------
+
+    def page_snippet(self, response_headers: Headers) -> str | None:
+        """What the injection inserts into this page, or None (anonymous visitor). The
+        loader carries the response's CSP nonce, else the app's (``nonce()``)."""
+        if self.principal() is None:
+            return None
+        token = self.get_token(None, "injection")
+        if self._refused:
+            return None
+        return self._snippet(token, extract_csp_nonce(response_headers) or self.nonce())
+
+    async def apage_snippet(self, response_headers: Headers) -> str | None:
+        """Async face of :meth:`page_snippet`."""
+        if self.principal() is None:
+            return None
+        token = await self.aget_token(None, "injection")
+        if self._refused:
+            return None
+        return self._snippet(token, extract_csp_nonce(response_headers) or self.nonce())
+
+    def page_headers(self, headers: Headers, body_length: int, *, injected: bool) -> Headers | None:
+        """The response headers once the body carries a token (``no-store``, ``Vary:
+        Cookie``, the session cookie if new), or None when nothing has to change."""
+        if not (injected or self.carries_token):
+            return None
+        decision = self._decision
+        if decision is None or self.cookie_delivered:
+            decision = _NO_NEW_COOKIE
+        self.cookie_delivered = True
+        return self.gate.page_headers(headers, body_length, decision)
+
+    def _snippet(self, token: EmbedToken | None, nonce: str | None) -> str:
+        # WebGate.page_snippet's markup, with the nonce chosen here.
+        endpoint = self.gate.endpoint_url(self.request)
+        payload: dict[str, object] | None = None
+        if token is not None:
+            data = token.payload(self.engine.clock.now())
+            payload = {
+                "token": data["token"],
+                "expires_at": data["expires_at"],
+                "refresh_in": data["refresh_in"],
+                "endpoint": endpoint,
+            }
+        return render_token_snippet(
+            payload, self.gate.script_url(self.request), nonce, endpoint=endpoint
+        )
+
+
+def _log_failure(helper: str, error: EmbedgateError) -> None:
+    if isinstance(error, IssuerError):
+        log.warning(
+            "embedgate: %s rendered without a token, the provider failed (%s: %s)",
+            helper,
+            error.provider or "issuer",
+            error.code,
+        )
+    elif isinstance(error, PrincipalError):
+        log.warning("embedgate: %s rendered nothing, principal refused (%s)", helper, error.field)
+    elif isinstance(error, ConfigurationError):
+        # A template mistake (unknown kind or option): the message names it, holds no secret.
+        log.error("embedgate: %s rendered nothing: %s", helper, error)
+    else:
+        log.warning("embedgate: %s rendered nothing (%s)", helper, type(error).__name__)
+
+
+def page_injector(
+    gate: WebGate, method: str, status: int, headers: Headers, body: Callable[[], bytes]
+) -> HtmlInjector | None:
+    """An injector holding a complete in-memory body (read with ``body()`` only for an
+    HTML page) when the snippet should go into it, else None (no insertion point, already
+    carrying the snippet, over the size limit, not a page)."""
+    if not gate.wants_injection(method, status, headers):
+        return None
+    injector = gate.injector(headers)
+    injector.feed(body())
+    if injector.passthrough or injector.insertion_point() is None:
+        return None
+    return injector
