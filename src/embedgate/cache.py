@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Protocol
 
-from cachetools import TLRUCache
-
-from .canonical import digest
+from .canonical import canonical_json, digest, utf8
 from .clock import SYSTEM_CLOCK, Clock
 from .token import EmbedToken
 
-CACHE_KEY_VERSION = "v1"
+CACHE_KEY_VERSION = "v2"
 
 
 def session_tag(session_id: str) -> str:
     """A digest standing for a session id wherever the id itself must not be kept."""
     return digest("session", session_id)
+
+
+def _typed(value: object) -> str:
+    # "s<length>:<text>" for a string, "n" for None, "j<length>:<json>" for anything else:
+    # typed and length-prefixed, so no two inputs share an encoding ("s1:1" is the string
+    # "1", "j1:1" the number, "j4:true" the boolean).
+    if isinstance(value, str):
+        return f"s{len(value)}:{value}"
+    if value is None:
+        return "n"
+    text = canonical_json(value)
+    return f"j{len(text)}:{text}"
 
 
 def cache_key(
@@ -34,7 +46,23 @@ def cache_key(
     Every input is typed in the digest (``1``, ``True``, ``1.0`` and ``"1"`` differ), and
     a change of claims, audience, key or resource gives a new key.
     """
-    return digest(CACHE_KEY_VERSION, session_id, tenant, subject, claims_hash, scope, resource)
+    if (
+        type(session_id) is type(subject) is type(claims_hash) is type(scope) is str
+        and (tenant is None or type(tenant) is str)
+        and (resource is None or type(resource) is str)
+    ):
+        # The usual case, on every request: the same encoding as _typed(), written inline.
+        tenant_part = "n" if tenant is None else f"s{len(tenant)}:{tenant}"
+        resource_part = "n" if resource is None else f"s{len(resource)}:{resource}"
+        text = (
+            f"{CACHE_KEY_VERSION}|s{len(session_id)}:{session_id}|{tenant_part}|"
+            f"s{len(subject)}:{subject}|s{len(claims_hash)}:{claims_hash}|"
+            f"s{len(scope)}:{scope}|{resource_part}"
+        )
+    else:
+        parts = (session_id, tenant, subject, claims_hash, scope, resource)
+        text = "|".join([CACHE_KEY_VERSION, *map(_typed, parts)])
+    return hashlib.sha256(utf8(text)).hexdigest()
 
 
 class CacheBackend(Protocol):
@@ -84,33 +112,42 @@ _ALWAYS = _Always()
 
 
 class MemoryCache:
-    """A bounded in-process cache (LRU, per-entry expiry), safe across threads.
+    """A bounded in-process cache (LRU, per-entry deadline), safe across threads.
 
-    cachetools caches are not thread-safe, so every access holds a lock; none holds it
-    across I/O, so the async face simply calls the sync one.
+    Every access holds a lock, none holds it across I/O, so the async face simply calls
+    the sync one. An entry past its deadline is dropped when next read, or evicted as the
+    least recently used once the cache is full.
     """
 
     def __init__(self, maxsize: int = 10_000, clock: Clock = SYSTEM_CLOCK) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
         self._lock = threading.Lock()
-        self._deadlines: dict[str, float] = {}
-        self._entries: TLRUCache[str, EmbedToken] = TLRUCache(
-            maxsize=maxsize, ttu=self._time_to_use, timer=clock.now
-        )
-
-    def _time_to_use(self, key: str, token: EmbedToken, now: float) -> float:
-        return self._deadlines.pop(key, token.expires_at)
+        self._maxsize = maxsize
+        self._now = clock.now
+        # key -> (token, deadline), least recently used first.
+        self._entries: OrderedDict[str, tuple[EmbedToken, float]] = OrderedDict()
 
     def get(self, key: str) -> EmbedToken | None:
         with self._lock:
-            return self._entries.get(key)
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if self._now() >= entry[1]:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
 
     def set(self, key: str, token: EmbedToken, deadline: float) -> None:
         with self._lock:
-            self._deadlines[key] = deadline
-            try:
-                self._entries[key] = token
-            finally:
-                self._deadlines.pop(key, None)
+            if self._now() >= deadline:
+                self._entries.pop(key, None)
+                return
+            self._entries[key] = (token, deadline)
+            self._entries.move_to_end(key)
+            if len(self._entries) > self._maxsize:
+                self._entries.popitem(last=False)
 
     def invalidate(self, *, session_tag: str | None = None, subject: str | None = None) -> int:
         """Drop the entries of a session and/or a subject; returns how many went.
@@ -122,7 +159,9 @@ class MemoryCache:
             return 0
         with self._lock:
             doomed = [
-                key for key, token in self._entries.items() if _matches(token, session_tag, subject)
+                key
+                for key, (token, _) in self._entries.items()
+                if _matches(token, session_tag, subject)
             ]
             for key in doomed:
                 del self._entries[key]
@@ -150,11 +189,12 @@ class MemoryCache:
         return _ALWAYS
 
     def __len__(self) -> int:
+        """Entries held, including any past their deadline not yet read or evicted."""
         with self._lock:
             return len(self._entries)
 
     def __repr__(self) -> str:
-        return f"MemoryCache(entries={len(self)}, maxsize={self._entries.maxsize})"
+        return f"MemoryCache(entries={len(self)}, maxsize={self._maxsize})"
 
 
 def _matches(token: EmbedToken, session_tag: str | None, subject: str | None) -> bool:

@@ -7,17 +7,25 @@ import hashlib
 import json
 from typing import Any
 
+# Built once: json.dumps() with options builds a new encoder on every call (hot path).
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
 
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys, no whitespace, no NaN: equal values give equal strings."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _ENCODER.encode(value)
+
+
+def utf8(text: str) -> bytes:
+    """UTF-8 for hashing; lone surrogates (valid in JSON claims) are kept, not refused."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 def digest(*parts: Any) -> str:
     """A hex SHA-256 over the canonical JSON of ``parts`` (types are part of the encoding)."""
-    return hashlib.sha256(canonical_json(list(parts)).encode("utf-8")).hexdigest()
+    return hashlib.sha256(utf8(canonical_json(list(parts)))).hexdigest()
 
 
 def short_hash(value: str) -> str:

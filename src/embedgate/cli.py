@@ -19,7 +19,7 @@ from .config import Config
 from .engine import Engine
 from .errors import ConfigurationError, EmbedgateError, ProductionRefusedError
 from .keyring import keyset_from_config
-from .keys import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, generate_private_pem
+from .keys import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, HMAC_KEY_BYTES, generate_private_pem
 from .principal import Principal
 from .verify import verify
 
@@ -92,7 +92,7 @@ def _b64(data: bytes) -> str:
 
 def cmd_keygen(args: argparse.Namespace) -> int:
     if args.algorithm in HMAC_ALGORITHMS:
-        secret = _b64(secrets.token_bytes(48 if args.algorithm != "HS256" else 32))
+        secret = _b64(secrets.token_bytes(HMAC_KEY_BYTES[args.algorithm]))
         if args.out:
             _write_private(args.out, (secret + "\n").encode())
             print(f"wrote the secret to {args.out}", file=sys.stderr)
@@ -119,6 +119,9 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def _write_private(path: str, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # The mode given to O_CREAT only applies to a new file: tighten an existing one before
+    # the key is written into it.
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
 

@@ -22,6 +22,8 @@ ASYMMETRIC_ALGORITHMS: Final = frozenset(
 )
 SUPPORTED_ALGORITHMS: Final = HMAC_ALGORITHMS | ASYMMETRIC_ALGORITHMS
 MIN_HMAC_BYTES: Final = 32
+# RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
+HMAC_KEY_BYTES: Final = {"HS256": 32, "HS384": 48, "HS512": 64}
 MIN_RSA_BITS: Final = 2048
 _EC_CURVES: Final[dict[str, type[ec.EllipticCurve]]] = {
     "ES256": ec.SECP256R1,
@@ -104,10 +106,11 @@ def _check_hmac_secret(algorithm: str, secret: bytes, setting: str) -> None:
         raise KeyConfigurationError(
             setting, f"{algorithm} needs a random secret, not a PEM or SSH key"
         )
-    if len(secret) < MIN_HMAC_BYTES:
+    minimum = HMAC_KEY_BYTES.get(algorithm, MIN_HMAC_BYTES)
+    if len(secret) < minimum:
         raise KeyConfigurationError(
             setting,
-            f"{algorithm} needs a secret of at least {MIN_HMAC_BYTES} bytes, got {len(secret)}",
+            f"{algorithm} needs a secret of at least {minimum} bytes, got {len(secret)}",
         )
 
 

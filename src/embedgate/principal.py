@@ -14,6 +14,7 @@ from .errors import PrincipalError
 Scalar = str | int | float | bool | None
 AttributeValue = Scalar | tuple[Scalar, ...]
 
+
 def _scalar(field_name: str, value: object) -> Scalar:
     if value is None or isinstance(value, (str, bool, int)):
         return value
@@ -109,6 +110,13 @@ class Principal:
             f"roles={self.roles!r}, attributes={sorted(self.attributes)!r})"
         )
 
+    def __eq__(self, other: object) -> bool:
+        # Equal when the same claims reach a token: 1, 1.0 and True are equal in Python,
+        # not in JSON, and __hash__ (the fingerprint) must agree with __eq__.
+        if not isinstance(other, Principal):
+            return NotImplemented
+        return self.fingerprint() == other.fingerprint()
+
     def __hash__(self) -> int:
         return hash(self.fingerprint())
 
@@ -133,7 +141,12 @@ class Principal:
 
     def fingerprint(self) -> str:
         """A digest of everything that reaches a token: any change gives a new cache entry."""
-        return digest(self.to_dict())
+        # The principal is frozen, so its digest is computed once (it keys every lookup).
+        known: str | None = self.__dict__.get("_fingerprint")
+        if known is None:
+            known = digest(self.to_dict())
+            object.__setattr__(self, "_fingerprint", known)
+        return known
 
     def replace(self, **changes: Any) -> Principal:
         """A copy with some fields changed (validated again)."""
@@ -188,6 +201,8 @@ class AttributePolicy:
 
     def apply(self, principal: Principal) -> Principal:
         """Return the principal as it may be issued, or raise :class:`PrincipalError`."""
+        if self.allowed is None and not self.required:
+            return principal  # no policy: the common case, on every request
         for name in sorted(self.required):
             if name in ("tenant", "email", "name"):
                 if getattr(principal, name) is None:

@@ -112,7 +112,7 @@ class TokenService:
         principal: Principal,
         session_id: str,
         resource: str | None,
-    ) -> tuple[Principal, str, str]:
+    ) -> tuple[Principal, str]:
         if not isinstance(session_id, str) or not session_id:
             raise PrincipalError("session", "a non-empty session id is required")
         admitted = self.policy.apply(principal)
@@ -124,21 +124,26 @@ class TokenService:
             scope=self.issuer.cache_scope(),
             resource=resource,
         )
-        return admitted, key, session_tag(session_id)
+        return admitted, key
 
-    def _usable(self, token: EmbedToken | None, subject: str) -> EmbedToken | None:
+    def _usable(
+        self, token: EmbedToken | None, subject: str, now: float | None = None
+    ) -> EmbedToken | None:
         """The token if it may still be served to ``subject`` (maybe due for refresh)."""
         # The subject check guards against any key collision or a poisoned shared cache.
         if token is None or token.subject != subject:
             return None
-        if token.expires_at - self.clock.now() < self.timing.min_remaining:
+        if now is None:
+            now = self.clock.now()
+        if token.expires_at - now < self.timing.min_remaining:
             return None
         return token
 
     def _fresh(self, token: EmbedToken | None, subject: str) -> EmbedToken | None:
         """The token if it may be served and is not yet due for refresh."""
-        usable = self._usable(token, subject)
-        return usable if usable is not None and self.clock.now() < usable.refresh_at else None
+        now = self.clock.now()
+        usable = self._usable(token, subject, now)
+        return usable if usable is not None and now < usable.refresh_at else None
 
     def _request(self, principal: Principal, resource: str | None) -> IssueRequest:
         return IssueRequest(
@@ -165,12 +170,13 @@ class TokenService:
         margin = self.timing.margin(lifetime, self._rng)
         refresh_at = max(now + 1.0, minted.expires_at - margin)
         token = replace(minted, refresh_at=refresh_at, session_tag=tag)
-        log.debug(
-            "embedgate: issued jti=%s sub#=%s exp=%d",
-            token.jti,
-            short_hash(subject),
-            int(token.expires_at),
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "embedgate: issued jti=%s sub#=%s exp=%d",
+                token.jti,
+                short_hash(subject),
+                int(token.expires_at),
+            )
         return token, token.expires_at - self.timing.min_remaining
 
     def _stale_fallback(
@@ -192,21 +198,22 @@ class TokenService:
         self, principal: Principal, session_id: str, resource: str | None = None
     ) -> EmbedToken:
         """The session's token for ``principal`` (cached, or minted now)."""
-        admitted, key, tag = self._prepare(principal, session_id, resource)
+        admitted, key = self._prepare(principal, session_id, resource)
         cached = self.cache.get(key)
         if (hit := self._fresh(cached, admitted.subject)) is not None:
             return hit
 
         def mint() -> EmbedToken:
-            with self.cache.exclusive(key) as ours:
-                if not ours:
-                    again = self._fresh(self.cache.get(key), admitted.subject)
-                    if again is not None:
-                        return again
+            with self.cache.exclusive(key):
+                # Look again: a flight that landed since our first look (or another
+                # process, while we waited for the lock) may have filled the key.
+                again = self._fresh(self.cache.get(key), admitted.subject)
+                if again is not None:
+                    return again
                 minted = self.issuer.issue(self._request(admitted, resource))
                 if minted.single_use:
                     return minted
-                token, deadline = self._admit(minted, admitted.subject, tag)
+                token, deadline = self._admit(minted, admitted.subject, session_tag(session_id))
                 self.cache.set(key, token, deadline)
                 return token
 
@@ -229,21 +236,20 @@ class TokenService:
         self, principal: Principal, session_id: str, resource: str | None = None
     ) -> EmbedToken:
         """Async face of :meth:`get_token` (asyncio or trio)."""
-        admitted, key, tag = self._prepare(principal, session_id, resource)
+        admitted, key = self._prepare(principal, session_id, resource)
         cached = await self.cache.aget(key)
         if (hit := self._fresh(cached, admitted.subject)) is not None:
             return hit
 
         async def mint() -> EmbedToken:
-            async with self.cache.aexclusive(key) as ours:
-                if not ours:
-                    again = self._fresh(await self.cache.aget(key), admitted.subject)
-                    if again is not None:
-                        return again
+            async with self.cache.aexclusive(key):
+                again = self._fresh(await self.cache.aget(key), admitted.subject)
+                if again is not None:
+                    return again
                 minted = await self.issuer.aissue(self._request(admitted, resource))
                 if minted.single_use:
                     return minted
-                token, deadline = self._admit(minted, admitted.subject, tag)
+                token, deadline = self._admit(minted, admitted.subject, session_tag(session_id))
                 await self.cache.aset(key, token, deadline)
                 return token
 

@@ -101,9 +101,8 @@ class LocalSigner:
     def sign(self, claims: Mapping[str, Any]) -> str:
         """Sign a claim set with the active key; enforce the size budget."""
         key = self._keys.signing_key
-        headers: dict[str, Any] = {**self._extra_headers, "kid": key.kid}
-        if self._typ is not None:
-            headers["typ"] = self._typ
+        # typ=None must reach PyJWT, which otherwise adds its default "typ": "JWT".
+        headers: dict[str, Any] = {**self._extra_headers, "kid": key.kid, "typ": self._typ}
         token = jwt.encode(
             dict(claims), key.signing_material(), algorithm=key.algorithm, headers=headers
         )
