@@ -348,3 +348,34 @@ def test_a_failing_provider_still_serves_the_page(caplog: pytest.LogCaptureFixtu
     assert answer.status_code == 503
     assert "Retry-After" in answer.headers
     assert api_key not in caplog.text
+
+
+@pytest.mark.parametrize("csrf_first", [True, False], ids=["csrf-first", "embedgate-first"])
+def test_flask_wtf_csrf_protect_leaves_the_endpoint_alone(csrf_first: bool) -> None:
+    from flask_wtf.csrf import CSRFProtect
+
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="flask-test-key")
+    login = LoginManager(app)
+    login.user_loader(USERS.get)
+    csrf = CSRFProtect()
+    if csrf_first:
+        csrf.init_app(app)
+    EmbedGate(app)
+    if not csrf_first:
+        csrf.init_app(app)
+
+    @app.post("/login/<name>")
+    def login_route(name: str) -> str:
+        login_user(USERS[name])
+        return "ok"
+
+    csrf.exempt(login_route)
+    app.add_url_rule("/form", "form", lambda: "posted", methods=["POST"])
+    with app.test_client() as client:
+        client.post("/login/alice")
+        answer = client.post("/_embedgate/token", headers=TOKEN)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        assert claims(answer.get_json()["token"])["sub"] == "alice"
+        # The app's other forms stay protected.
+        assert client.post("/form").status_code == 400

@@ -88,6 +88,13 @@ def _purge_on_logout(sender: Any, **extra: Any) -> None:
         state.extension.logout()
 
 
+def _exempt_from_csrf(app: Flask, blueprint: Blueprint) -> None:
+    csrf = app.extensions.get("csrf")
+    exempt = getattr(csrf, "exempt", None)
+    if callable(exempt) and blueprint.name not in getattr(csrf, "_exempt_blueprints", ()):
+        exempt(blueprint)
+
+
 class EmbedGate:
     """The Flask extension.
 
@@ -120,6 +127,10 @@ class EmbedGate:
         blueprint.add_url_rule("/embedgate.js", "script", self._script_view)
         blueprint.add_url_rule("/jwks.json", "jwks", self._jwks_view)
         app.register_blueprint(blueprint, url_prefix=engine.config.prefix)
+        # The endpoint has its own CSRF defence (same-origin check + X-Embedgate header):
+        # exempt it from Flask-WTF's CSRFProtect, whichever of the two is set up first.
+        _exempt_from_csrf(app, blueprint)
+        app.before_request(lambda: _exempt_from_csrf(app, blueprint))
 
         app.after_request(self._after_request)
         app.add_template_global(self._embed_token, "embed_token")
