@@ -16,7 +16,10 @@ from bench.table import Row, render
 
 SECTIONS: list[str] = [
     "bench.core",
+    "bench.providers",
+    "bench.redis",
     "bench.web",
+    "bench.workers",
 ]
 
 

@@ -5,7 +5,9 @@ page for the browser script to keep fresh.
 Run from this folder: ``uvicorn app:app``. Every ``EMBEDGATE_*`` setting comes from the
 environment (``EMBEDGATE_PROVIDER`` picks the provider; default generic);
 ``EXAMPLE_EMBED_KIND``, ``EXAMPLE_EMBED_RESOURCE`` and ``EXAMPLE_EMBED_OPTIONS`` (a JSON
-object) choose what the page embeds; ``SESSION_SECRET`` signs the session cookie.
+object) choose what the page embeds; ``SESSION_SECRET`` signs the session cookie;
+``EXAMPLE_SERVED_BY=1`` adds an ``X-Served-By: <pid>`` header to every response, to see
+which worker answered.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Send
 
 from embedgate import Engine, Principal
 from embedgate.asgi import EmbedgateMiddleware, Scope, scope_user
@@ -119,10 +122,32 @@ def embed_user(scope: Scope) -> Any:
     return user.principal() if user else None
 
 
+class ServedBy:
+    """Pure ASGI middleware: ``X-Served-By: <pid>`` on every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_pid(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                pid = (b"x-served-by", str(os.getpid()).encode())
+                message = {**message, "headers": [*message.get("headers", ()), pid]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_pid)
+
+
 app = FastAPI()
 app.add_middleware(EmbedgateMiddleware, engine=engine, user_resolver=embed_user)
 # Added last, so outermost: the session is in the scope before embedgate runs.
 app.add_middleware(SessionMiddleware, secret_key=session_secret(), same_site="lax")
+if os.environ.get("EXAMPLE_SERVED_BY"):
+    app.add_middleware(ServedBy)  # outermost: it sees embedgate's own answers too
 templates = install_templates(Jinja2Templates(directory=HERE / "templates"))
 
 

@@ -5,7 +5,8 @@ script to keep fresh.
 Run from this folder: ``gunicorn app:app`` (or ``flask run``). Every ``EMBEDGATE_*``
 setting comes from the environment (``EMBEDGATE_PROVIDER`` picks the provider; default
 generic); ``EXAMPLE_EMBED_KIND``, ``EXAMPLE_EMBED_RESOURCE`` and ``EXAMPLE_EMBED_OPTIONS``
-(a JSON object) choose what the page embeds.
+(a JSON object) choose what the page embeds; ``EXAMPLE_SERVED_BY=1`` adds an
+``X-Served-By: <pid>`` header to every response, to see which worker answered.
 """
 
 from __future__ import annotations
@@ -98,6 +99,13 @@ login_manager = LoginManager(app)
 login_manager.login_view = "login"
 embedgate = EmbedGate(app, **development_settings())
 EMBED = embed_settings(app.extensions["embedgate"].engine.profile)
+
+if os.environ.get("EXAMPLE_SERVED_BY"):
+
+    @app.after_request
+    def served_by(response: Response) -> Response:
+        response.headers["X-Served-By"] = str(os.getpid())
+        return response
 
 
 @login_manager.user_loader
