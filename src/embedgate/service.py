@@ -17,7 +17,7 @@ from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError, IssuerError, PrincipalError
 from .issuer import Issuer, IssueRequest
 from .principal import AttributePolicy, Principal
-from .singleflight import AsyncFlights, ThreadFlights
+from .singleflight import SingleFlight
 from .token import EmbedToken
 
 log = logging.getLogger("embedgate")
@@ -102,8 +102,7 @@ class TokenService:
         self.policy = policy or AttributePolicy()
         self.timing = timing or TokenTiming()
         self._rng = rng or random.Random()  # noqa: S311 - jitter only, nothing secret
-        self._thread_flights: ThreadFlights[EmbedToken] = ThreadFlights()
-        self._task_flights: AsyncFlights[EmbedToken] = AsyncFlights()
+        self._flights: SingleFlight[EmbedToken] = SingleFlight()
 
     # -- the rules, written once ---------------------------------------------------------
 
@@ -218,7 +217,7 @@ class TokenService:
                 return token
 
         try:
-            return self._thread_flights.run(key, mint)
+            return self._flights.run(key, mint)
         except IssuerError as error:
             return self._stale_fallback(cached, admitted.subject, error)
 
@@ -254,7 +253,7 @@ class TokenService:
                 return token
 
         try:
-            return await self._task_flights.run(key, mint)
+            return await self._flights.arun(key, mint)
         except IssuerError as error:
             return self._stale_fallback(cached, admitted.subject, error)
 

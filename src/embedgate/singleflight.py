@@ -2,7 +2,9 @@
 
 The first caller runs the function; callers arriving while it runs wait and receive the
 same result or the same exception (so a failing upstream sees one call, not one per
-waiter). One class for threads, one for tasks (asyncio or trio, through anyio).
+waiter). One registry serves threads (the sync face) and tasks on asyncio or trio (the
+async face) alike, so a page rendered in a worker thread and a token request handled by
+a task of the same process still mint once.
 """
 
 from __future__ import annotations
@@ -12,14 +14,22 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import anyio
+import sniffio
 
 T = TypeVar("T")
 
+_POLL_MIN = 0.001
+_POLL_MAX = 0.02
 
-class _Outcome(Generic[T]):
-    __slots__ = ("error", "value")
 
-    def __init__(self) -> None:
+class _Flight(Generic[T]):
+    __slots__ = ("async_done", "done", "error", "led_by_task", "value")
+
+    def __init__(self, *, led_by_task: bool) -> None:
+        self.done = threading.Event()
+        self.led_by_task = led_by_task
+        # Tasks of the leader's own event loop wait on this without polling.
+        self.async_done: anyio.Event | None = anyio.Event() if led_by_task else None
         self.value: T | None = None
         self.error: BaseException | None = None
 
@@ -28,63 +38,92 @@ class _Outcome(Generic[T]):
             raise self.error
         return self.value  # type: ignore[return-value]
 
+    def finish(self) -> None:
+        self.done.set()
+        if self.async_done is not None:
+            self.async_done.set()
 
-class ThreadFlights(Generic[T]):
-    """Single-flight for threads."""
+
+def _on_event_loop_thread() -> bool:
+    try:
+        sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+    return True
+
+
+class SingleFlight(Generic[T]):
+    """Per-key single-flight for threads (:meth:`run`) and tasks (:meth:`arun`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._flights: dict[str, tuple[threading.Event, _Outcome[T]]] = {}
+        self._flights: dict[str, _Flight[T]] = {}
 
-    def run(self, key: str, fn: Callable[[], T]) -> T:
+    def _join_or_lead(self, key: str, *, as_task: bool) -> tuple[_Flight[T], bool]:
         with self._lock:
             flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = (threading.Event(), _Outcome())
-                self._flights[key] = flight
-        done, outcome = flight
-        if not leader:
-            done.wait()
-            return outcome.unwrap()
-        try:
-            outcome.value = fn()
-        except BaseException as exc:
-            outcome.error = exc
-            raise
-        finally:
-            with self._lock:
+            if flight is not None:
+                return flight, False
+            flight = self._flights[key] = _Flight(led_by_task=as_task)
+            return flight, True
+
+    def _land(self, key: str, flight: _Flight[T]) -> None:
+        with self._lock:
+            if self._flights.get(key) is flight:
                 del self._flights[key]
-            done.set()
-        return outcome.value
+        flight.finish()
 
-    def __len__(self) -> int:
-        return len(self._flights)
-
-
-class AsyncFlights(Generic[T]):
-    """Single-flight for tasks of one event loop (asyncio or trio)."""
-
-    def __init__(self) -> None:
-        self._flights: dict[str, tuple[anyio.Event, _Outcome[T]]] = {}
-
-    async def run(self, key: str, fn: Callable[[], Awaitable[T]]) -> T:
-        while (flight := self._flights.get(key)) is not None:
-            done, outcome = flight
-            await done.wait()
-            # A cancelled leader's cancellation belongs to its own task: take over instead.
-            if not isinstance(outcome.error, anyio.get_cancelled_exc_class()):
-                return outcome.unwrap()
-        done, outcome = self._flights[key] = (anyio.Event(), _Outcome())
+    def run(self, key: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` once for all threads asking for ``key`` at the same time."""
+        flight, leader = self._join_or_lead(key, as_task=False)
+        if not leader:
+            if flight.led_by_task and _on_event_loop_thread():
+                # Blocking here would stop the very event loop whose task leads the
+                # flight: call fn directly (a rare, harmless extra call).
+                return fn()
+            flight.done.wait()
+            return flight.unwrap()
         try:
-            outcome.value = await fn()
+            flight.value = fn()
         except BaseException as exc:
-            outcome.error = exc
+            flight.error = exc
             raise
         finally:
-            del self._flights[key]
-            done.set()
-        return outcome.value
+            self._land(key, flight)
+        return flight.value
+
+    async def arun(self, key: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run ``fn`` once for all tasks (and threads) asking for ``key`` at the same time."""
+        while True:
+            flight, leader = self._join_or_lead(key, as_task=True)
+            if leader:
+                break
+            await self._wait(flight)
+            # A cancelled leader's cancellation belongs to its own task: take over instead.
+            if not isinstance(flight.error, anyio.get_cancelled_exc_class()):
+                return flight.unwrap()
+        try:
+            flight.value = await fn()
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            self._land(key, flight)
+        return flight.value
+
+    @staticmethod
+    async def _wait(flight: _Flight[T]) -> None:
+        if flight.async_done is not None:
+            try:
+                await flight.async_done.wait()
+                return
+            except RuntimeError:
+                pass  # led by a task of another event loop: fall back to polling
+        delay = _POLL_MIN
+        while not flight.done.is_set():
+            # A thread leads the flight: poll its threading.Event without blocking the loop.
+            await anyio.sleep(delay)
+            delay = min(delay * 2, _POLL_MAX)
 
     def __len__(self) -> int:
         return len(self._flights)

@@ -20,7 +20,7 @@ from embedgate import (
     Principal,
     TokenService,
 )
-from embedgate.singleflight import AsyncFlights, ThreadFlights
+from embedgate.singleflight import SingleFlight
 from tests.core.issuers import CountingSigner, provider_down
 
 THREADS = 200
@@ -187,7 +187,7 @@ def test_1000_tasks_share_one_failure(backend: str, clock: ManualClock, alice: P
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_a_cancelled_leader_hands_over_to_a_waiter(backend: str) -> None:
-    flights: AsyncFlights[str] = AsyncFlights()
+    flights: SingleFlight[str] = SingleFlight()
     calls: list[str] = []
     results: list[str] = []
 
@@ -201,10 +201,10 @@ def test_a_cancelled_leader_hands_over_to_a_waiter(backend: str) -> None:
 
         async def leader() -> None:
             with leader_scope:
-                await flights.run("k", lambda: slow("leader"))
+                await flights.arun("k", lambda: slow("leader"))
 
         async def waiter() -> None:
-            results.append(await flights.run("k", lambda: slow("waiter")))
+            results.append(await flights.arun("k", lambda: slow("waiter")))
 
         async with anyio.create_task_group() as group:
             group.start_soon(leader)
@@ -220,7 +220,7 @@ def test_a_cancelled_leader_hands_over_to_a_waiter(backend: str) -> None:
 
 
 def test_thread_flights_clean_up_after_success_and_failure() -> None:
-    flights: ThreadFlights[int] = ThreadFlights()
+    flights: SingleFlight[int] = SingleFlight()
     assert flights.run("a", lambda: 1) == 1
 
     def boom() -> int:
@@ -230,3 +230,67 @@ def test_thread_flights_clean_up_after_success_and_failure() -> None:
         flights.run("b", boom)
     assert len(flights) == 0
     assert flights.run("b", lambda: 2) == 2  # a failure is not remembered
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_threads_and_tasks_of_one_process_share_a_flight(backend: str) -> None:
+    """A page rendered in a worker thread and token requests handled by tasks mint once."""
+    flights: SingleFlight[str] = SingleFlight()
+    calls: list[str] = []
+    thread_started = threading.Event()
+
+    def slow_sync() -> str:
+        calls.append("thread")
+        thread_started.set()
+        time.sleep(0.2)
+        return "from-thread"
+
+    async def slow_async() -> str:
+        calls.append("task")
+        await anyio.sleep(0.2)
+        return "from-task"
+
+    async def main() -> list[str]:
+        results: list[str] = []
+        worker = threading.Thread(target=lambda: results.append(flights.run("k", slow_sync)))
+        worker.start()
+        await anyio.to_thread.run_sync(thread_started.wait)
+
+        async def task() -> None:
+            results.append(await flights.arun("k", slow_async))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(50):
+                group.start_soon(task)
+        await anyio.to_thread.run_sync(worker.join)
+        return results
+
+    results = anyio.run(main, backend=backend)
+    assert calls == ["thread"]
+    assert results == ["from-thread"] * 51
+
+
+def test_a_thread_joins_a_flight_led_by_a_task() -> None:
+    flights: SingleFlight[str] = SingleFlight()
+    calls: list[str] = []
+
+    async def slow_async() -> str:
+        calls.append("task")
+        await anyio.sleep(0.2)
+        return "from-task"
+
+    async def main() -> list[str]:
+        results: list[str] = []
+
+        async def task() -> None:
+            results.append(await flights.arun("k", slow_async))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(task)
+            await anyio.sleep(0.05)
+            results.append(await anyio.to_thread.run_sync(flights.run, "k", lambda: "thread"))
+        return results
+
+    results = anyio.run(main)
+    assert calls == ["task"]
+    assert sorted(results) == ["from-task", "from-task"]
