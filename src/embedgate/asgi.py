@@ -5,17 +5,20 @@ the token into HTML pages. It only translates ASGI messages; the rules live in
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from .engine import Engine
-from .errors import EmbedgateError, PrincipalError
-from .web.gate import SessionDecision, WebGate, WebRequest, WebResponse
+from .errors import EmbedgateError
+from .web.gate import (
+    PagePlan,
+    SessionDecision,
+    WebGate,
+    WebRequest,
+    WebResponse,
+    headers_after_injection,
+)
 from .web.headers import Headers
-from .web.injection import HtmlInjector
-
-log = logging.getLogger("embedgate")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -47,24 +50,38 @@ def scope_user(scope: Scope) -> Any:
     return None
 
 
+def _root(scope: Scope) -> str:
+    return str(scope.get("root_path", "") or "").rstrip("/")
+
+
+def _relative_path(scope: Scope) -> str:
+    root = scope.get("root_path", "") or ""
+    path: str = scope.get("path", "/")
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    return path
+
+
 def web_request(scope: Scope) -> WebRequest:
     headers = Headers(scope.get("headers") or [])
     host = headers.get_str("host")
     if not host:
         server = scope.get("server") or ("localhost", None)
         host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
-    root = scope.get("root_path", "") or ""
-    path = scope.get("path", "/")
-    if root and path.startswith(root):
-        path = path[len(root) :] or "/"
     return WebRequest(
         method=scope.get("method", "GET"),
-        path=path,
+        path=_relative_path(scope),
         scheme=scope.get("scheme", "http"),
         host=host,
         headers=headers,
-        root=root.rstrip("/"),
+        root=_root(scope),
     )
+
+
+def _cookie_header(scope: Scope) -> str | None:
+    # HTTP/2 servers may pass the cookies as several headers: read them all.
+    values = [value for name, value in scope.get("headers") or () if name == b"cookie"]
+    return b"; ".join(values).decode("latin-1") if values else None
 
 
 async def send_response(send: Send, response: WebResponse) -> None:
@@ -82,6 +99,9 @@ class EmbedgateMiddleware:
     ``request.state`` / ``scope["user"]`` at response time and the session is embedgate's
     own cookie. Settings are :class:`~embedgate.Config` fields as keyword arguments,
     else ``EMBEDGATE_*`` environment variables.
+
+    The token endpoint answers before the app runs: there the user must come from an
+    authentication middleware placed outside this one, or from ``user_resolver``.
     """
 
     def __init__(
@@ -104,29 +124,30 @@ class EmbedgateMiddleware:
             await self.app(scope, receive, send)
             return
         scope[SCOPE_KEY] = self
-        request = web_request(scope)
-        route = self.gate.route(request)
+        route = self.gate.route_path(_relative_path(scope))
         if route is not None:
-            await send_response(send, await self._serve(route, request, scope))
-            return
-        if not self.gate.config.inject:
+            await send_response(send, await self._serve(route, web_request(scope), scope))
+        elif self.gate.config.inject:
+            await self.app(scope, receive, _PageSend(self, scope, send))
+        else:
             await self.app(scope, receive, send)
-            return
-        await self.app(scope, receive, _PageSend(self, scope, request, send))
 
     async def user(self, scope: Scope) -> Any:
         if self.user_resolver is not None:
             return await _maybe_await(self.user_resolver(scope))
         return scope_user(scope)
 
-    async def session(self, scope: Scope, request: WebRequest) -> SessionDecision:
+    async def session(self, scope: Scope, request: WebRequest | None = None) -> SessionDecision:
+        """This request's session (decided once per request, shared with the templates)."""
         known = scope.get(SESSION_KEY)
         if isinstance(known, SessionDecision):
             return known  # decided earlier in this request (a template helper minted with it)
         app_session = None
         if self.session_resolver is not None:
             app_session = await _maybe_await(self.session_resolver(scope))
-        decision = scope[SESSION_KEY] = self.gate.session(request, app_session)
+        decision = scope[SESSION_KEY] = self.gate.session_for(
+            _cookie_header(scope), scope.get("scheme", "http"), _root(scope), app_session
+        )
         return decision
 
     async def _serve(self, route: str, request: WebRequest, scope: Scope) -> WebResponse:
@@ -137,102 +158,99 @@ class EmbedgateMiddleware:
         early = self.gate.check_token_request(request)
         if early is not None:
             return early
-        principal = self.engine.principal_for(await self.user(scope))
-        if principal is None:
-            return self.gate.unauthenticated()
-        decision = await self.session(scope, request)
-        early = self.gate.throttle(decision)
-        if early is not None:
-            return early
+        decision = None
         try:
+            principal = self.gate.principal_for(await self.user(scope))
+            if principal is None:
+                return self.gate.unauthenticated()
+            decision = await self.session(scope)
+            early = self.gate.throttle(decision, principal)
+            if early is not None:
+                return early
             token = await self.engine.service.aget_token(principal, decision.session_id)
         except EmbedgateError as error:
             return self.gate.failure(error, decision)
         return self.gate.token_response(token, decision)
+
+    async def page_snippet(self, scope: Scope, plan: PagePlan) -> tuple[bytes | None, bytes | None]:
+        """The snippet for a finished page and the cookie to set with it; (None, None)
+        to leave the page alone (anonymous, refused, nowhere to put it)."""
+        if plan.injector.insertion_point() is None:
+            return None, None
+        try:
+            principal = self.gate.principal_for(await self.user(scope))
+            if principal is None:
+                return None, None
+            decision = await self.session(scope)
+            token = await self.engine.service.aget_token(principal, decision.session_id)
+        except EmbedgateError as error:
+            if not self.gate.page_failure(error):
+                return None, None
+            decision, token = await self.session(scope), None
+        return self.gate.plan_snippet(_root(scope), plan, token), decision.set_cookie
 
 
 class _PageSend:
     """The ``send`` handed to the app for one request: holds back an HTML response until
     its body is complete (or over the buffer limit), then injects the token."""
 
-    def __init__(
-        self, middleware: EmbedgateMiddleware, scope: Scope, request: WebRequest, send: Send
-    ) -> None:
+    __slots__ = ("middleware", "plan", "scope", "send", "start")
+
+    def __init__(self, middleware: EmbedgateMiddleware, scope: Scope, send: Send) -> None:
         self.middleware = middleware
         self.scope = scope
-        self.request = request
         self.send = send
         self.start: Message | None = None
-        self.headers = Headers()
-        self.injector: HtmlInjector | None = None
+        self.plan: PagePlan | None = None
 
     async def __call__(self, message: Message) -> None:
-        kind = message["type"]
-        if kind == "http.response.start":
-            headers = Headers(message.get("headers") or [])
-            if self.middleware.gate.wants_injection(
-                self.request.method, message["status"], headers
-            ):
-                self.start, self.headers = message, headers
-                self.injector = self.middleware.gate.injector(headers)
-                return
-        elif self.injector is not None and kind == "http.response.body":
-            await self._body(message)
-            return
-        elif self.injector is not None:
-            # A file response (http.response.pathsend) or an extension: give up injecting.
-            await self._flush(self.injector.finish(None), more_body=True)
-        await self.send(message)
+        plan = self.plan
+        if plan is None:
+            if message["type"] == "http.response.start":
+                self.plan = self.middleware.gate.page_plan(
+                    self.scope.get("method", "GET"), message["status"], message.get("headers") or []
+                )
+                if self.plan is not None:
+                    self.start = message
+                    return
+            await self.send(message)
+        elif message["type"] == "http.response.body":
+            await self._body(plan, message)
+        else:
+            # A file (http.response.pathsend) or another extension: give up injecting.
+            await self._release(plan.injector.finish(None), more_body=True)
+            await self.send(message)
 
-    async def _flush(self, body: bytes, *, more_body: bool) -> None:
-        self.injector = None
-        if self.start is not None:
-            await self.send(self.start)
-            self.start = None
+    async def _send_start(self, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        """Send the held start once: as the app made it, or with ``headers``."""
+        start, self.start = self.start, None
+        if start is not None:
+            await self.send(start if headers is None else {**start, "headers": headers})
+
+    async def _release(self, body: bytes, *, more_body: bool) -> None:
+        """Send the held start as the app made it, then ``body``; stop injecting."""
+        self.plan = None
+        await self._send_start()
         if body or not more_body:
             await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
 
-    async def _body(self, message: Message) -> None:
-        injector = self.injector
-        assert injector is not None
-        more_body = bool(message.get("more_body", False))
-        out = injector.feed(message.get("body", b""))
-        if injector.passthrough:
-            if self.start is not None:
-                await self.send(self.start)
-                self.start = None
+    async def _body(self, plan: PagePlan, message: Message) -> None:
+        more_body = message.get("more_body", False)
+        out = plan.injector.feed(message.get("body", b""))
+        if plan.injector.passthrough:  # over the buffer limit: stream it as it comes
+            await self._send_start()
             if out or not more_body:
                 await self.send({"type": "http.response.body", "body": out, "more_body": more_body})
+            if not more_body:
+                self.plan = None
             return
         if more_body:
             return
-        self.injector = None
-        snippet, decision = await self._snippet(injector)
-        body = injector.finish(snippet)
-        assert self.start is not None
-        start = dict(self.start)
-        if injector.injected and decision is not None:
-            start["headers"] = self.middleware.gate.page_headers(
-                self.headers, len(body), decision
-            ).raw
-        await self.send(start)
-        self.start = None
+        snippet, cookie = await self.middleware.page_snippet(self.scope, plan)
+        body = plan.injector.finish(snippet)
+        if not plan.injector.injected:
+            await self._release(body, more_body=False)
+            return
+        self.plan = None
+        await self._send_start(headers_after_injection(plan.headers, len(body), cookie))
         await self.send({"type": "http.response.body", "body": body, "more_body": False})
-
-    async def _snippet(self, injector: HtmlInjector) -> tuple[str | None, SessionDecision | None]:
-        if injector.insertion_point() is None:
-            return None, None
-        mw = self.middleware
-        principal = mw.engine.principal_for(await mw.user(self.scope))
-        if principal is None:
-            return None, None
-        decision = await mw.session(self.scope, self.request)
-        try:
-            token = await mw.engine.service.aget_token(principal, decision.session_id)
-        except PrincipalError as error:
-            log.warning("embedgate: no token injected, principal refused (%s)", error.field)
-            return None, None
-        except EmbedgateError as error:
-            log.warning("embedgate: no token injected, issuance failed (%s)", type(error).__name__)
-            token = None
-        return mw.gate.page_snippet(self.request, self.headers, token), decision

@@ -2,25 +2,29 @@
 pages. It only translates WSGI calls; the rules live in :mod:`embedgate.web.gate`.
 
 It honours lazy ``start_response`` calls, ``exc_info``, the ``write()`` callable, and
-always calls ``close()`` on the app's iterable. Responses it does not touch are returned
-as the app made them (``wsgi.file_wrapper`` included).
+always calls ``close()`` on the app's iterable (even when the server drops the response
+unread). Responses it does not touch are returned as the app made them
+(``wsgi.file_wrapper`` included).
 """
 
 from __future__ import annotations
 
-import logging
-import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
 from .engine import Engine
-from .errors import EmbedgateError, PrincipalError
-from .web.gate import SessionDecision, WebGate, WebRequest, WebResponse
+from .errors import EmbedgateError
+from .web.gate import (
+    PagePlan,
+    SessionDecision,
+    WebGate,
+    WebRequest,
+    WebResponse,
+    headers_after_injection,
+)
 from .web.headers import Headers
-from .web.injection import HtmlInjector
-
-log = logging.getLogger("embedgate")
 
 Environ = dict[str, Any]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -63,17 +67,23 @@ def web_request(environ: Environ) -> WebRequest:
         scheme=scheme,
         host=host,
         headers=headers,
-        root=environ.get("SCRIPT_NAME", "").rstrip("/"),
+        root=_root(environ),
     )
 
 
-def _status_line(status: int) -> str:
-    from http import HTTPStatus
+def _root(environ: Environ) -> str:
+    return str(environ.get("SCRIPT_NAME", "")).rstrip("/")
 
+
+def _status_line(status: int) -> str:
     try:
         return f"{status} {HTTPStatus(status).phrase}"
     except ValueError:
         return f"{status} Unknown"
+
+
+def _to_wsgi(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw]
 
 
 class EmbedgateWSGIMiddleware:
@@ -82,6 +92,8 @@ class EmbedgateWSGIMiddleware:
     ``user_resolver(environ)`` and ``session_resolver(environ)`` override where the user
     and the session id come from; by default the user is ``environ["embedgate.user"]`` or
     ``REMOTE_USER``, read after the app has run, and the session is embedgate's cookie.
+    The token endpoint answers before the app runs: there the user must come from an outer
+    layer (``REMOTE_USER``) or from ``user_resolver``.
     """
 
     def __init__(
@@ -100,24 +112,28 @@ class EmbedgateWSGIMiddleware:
         self.session_resolver = session_resolver
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        request = web_request(environ)
-        route = self.gate.route(request)
+        route = self.gate.route_path(environ.get("PATH_INFO", "") or "/")
         if route is not None:
-            response = self._serve(route, request, environ)
+            response = self._serve(route, web_request(environ), environ)
             start_response(_status_line(response.status), response.headers.to_wsgi())
             return [response.body]
         if not self.gate.config.inject:
             return self.app(environ, start_response)
-        return _PageResponse(self, environ, request, start_response).run()
+        return _PageResponse(self, environ, start_response).run()
 
     def user(self, environ: Environ) -> Any:
         if self.user_resolver is not None:
             return self.user_resolver(environ)
         return environ_user(environ)
 
-    def session(self, environ: Environ, request: WebRequest) -> SessionDecision:
+    def session(self, environ: Environ, request: WebRequest | None = None) -> SessionDecision:
         app_session = self.session_resolver(environ) if self.session_resolver else None
-        return self.gate.session(request, app_session)
+        return self.gate.session_for(
+            environ.get("HTTP_COOKIE"),
+            environ.get("wsgi.url_scheme", "http"),
+            _root(environ),
+            app_session,
+        )
 
     def _serve(self, route: str, request: WebRequest, environ: Environ) -> WebResponse:
         if route == "script":
@@ -127,60 +143,58 @@ class EmbedgateWSGIMiddleware:
         early = self.gate.check_token_request(request)
         if early is not None:
             return early
-        principal = self.engine.principal_for(self.user(environ))
-        if principal is None:
-            return self.gate.unauthenticated()
-        decision = self.session(environ, request)
-        early = self.gate.throttle(decision)
-        if early is not None:
-            return early
+        decision = None
         try:
+            principal = self.gate.principal_for(self.user(environ))
+            if principal is None:
+                return self.gate.unauthenticated()
+            decision = self.session(environ)
+            early = self.gate.throttle(decision, principal)
+            if early is not None:
+                return early
             token = self.engine.service.get_token(principal, decision.session_id)
         except EmbedgateError as error:
             return self.gate.failure(error, decision)
         return self.gate.token_response(token, decision)
 
-    def snippet(
-        self, environ: Environ, request: WebRequest, headers: Headers, injector: HtmlInjector
-    ) -> tuple[str | None, SessionDecision | None]:
-        """The snippet for a finished page and its session, or (None, None)."""
-        if injector.insertion_point() is None:
+    def page_snippet(self, environ: Environ, plan: PagePlan) -> tuple[bytes | None, bytes | None]:
+        """The snippet for a finished page and the cookie to set with it; (None, None)
+        to leave the page alone (anonymous, refused, nowhere to put it)."""
+        if plan.injector.insertion_point() is None:
             return None, None
-        principal = self.engine.principal_for(self.user(environ))
-        if principal is None:
-            return None, None
-        decision = self.session(environ, request)
+        decision = None
         try:
+            principal = self.gate.principal_for(self.user(environ))
+            if principal is None:
+                return None, None
+            decision = self.session(environ)
             token = self.engine.service.get_token(principal, decision.session_id)
-        except PrincipalError as error:
-            log.warning("embedgate: no token injected, principal refused (%s)", error.field)
-            return None, None
         except EmbedgateError as error:
-            log.warning("embedgate: no token injected, issuance failed (%s)", type(error).__name__)
-            token = None
-        return self.gate.page_snippet(request, headers, token), decision
+            if not self.gate.page_failure(error):
+                return None, None
+            decision, token = decision or self.session(environ), None
+        return self.gate.plan_snippet(_root(environ), plan, token), decision.set_cookie
 
 
 class _PageResponse:
-    """One response of the wrapped app: passed through, or buffered and injected."""
+    """One response of the wrapped app: passed through, or buffered and injected. When it
+    is not returned untouched, it is the iterable the server gets (with ``close()``)."""
 
     def __init__(
-        self,
-        middleware: EmbedgateWSGIMiddleware,
-        environ: Environ,
-        request: WebRequest,
-        start_response: StartResponse,
+        self, middleware: EmbedgateWSGIMiddleware, environ: Environ, start_response: StartResponse
     ) -> None:
         self.mw = middleware
         self.environ = environ
-        self.request = request
         self.start_response = start_response
         self.status: str | None = None
-        self.headers = Headers()
+        self.headers: list[tuple[str, str]] = []
         self.exc_info: ExcInfo | None = None
-        self.injector: HtmlInjector | None = None
+        self.plan: PagePlan | None = None
         self.started = False  # the server's start_response has been called
         self.server_write: Callable[[bytes], object] | None = None
+        self.app_iter: Iterable[bytes] | None = None
+        self.generator: Generator[bytes, None, None] | None = None
+        self.closed = False
 
     # -- what the app sees -------------------------------------------------------------
 
@@ -189,79 +203,90 @@ class _PageResponse:
     ) -> Callable[[bytes], object]:
         if exc_info is not None and self.started:
             raise exc_info[1].with_traceback(exc_info[2])  # PEP 3333: too late, re-raise
-        self.status, self.exc_info = status, exc_info
-        self.headers = Headers.from_wsgi(headers)
-        code = int(status.split(" ", 1)[0])
-        if self.mw.gate.wants_injection(self.request.method, code, self.headers):
-            self.injector = self.mw.gate.injector(self.headers)
-        else:
-            self.injector = None
-            self._start(self.headers)
+        self.status, self.headers, self.exc_info = status, headers, exc_info
+        raw = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
+        method = self.environ.get("REQUEST_METHOD", "GET")
+        self.plan = self.mw.gate.page_plan(method, int(status.split(" ", 1)[0]), raw)
+        if self.plan is None:
+            self._start(headers)
         return self.app_write
 
     def app_write(self, data: bytes) -> None:
         """The legacy ``write()`` callable."""
-        for chunk in self._feed(data):
-            self._server_write(chunk)
+        out = self._feed(data)
+        if out:
+            assert self.server_write is not None
+            self.server_write(out)
 
     # -- driving ----------------------------------------------------------------------
 
-    def _start(self, headers: Headers) -> None:
+    def _start(self, headers: list[tuple[str, str]]) -> None:
         assert self.status is not None
-        self.server_write = self.start_response(self.status, headers.to_wsgi(), self.exc_info)
+        self.server_write = self.start_response(self.status, headers, self.exc_info)
         self.started = True
 
-    def _server_write(self, data: bytes) -> None:
-        if data:
-            assert self.server_write is not None
-            self.server_write(data)
-
-    def _feed(self, chunk: bytes) -> list[bytes]:
-        if self.injector is None:
-            return [chunk]
-        out = self.injector.feed(chunk)
-        if self.injector.passthrough:
-            self.injector = None
+    def _feed(self, chunk: bytes) -> bytes:
+        plan = self.plan
+        if plan is None:
+            return chunk
+        out = plan.injector.feed(chunk)
+        if plan.injector.passthrough:  # over the buffer limit: stream it as it comes
+            self.plan = None
             self._start(self.headers)
-        return [out] if out else []
+        return out
 
     def _finish(self) -> bytes:
-        injector = self.injector
-        if injector is None:
+        plan = self.plan
+        if plan is None:
             return b""
-        self.injector = None
-        snippet, decision = self.mw.snippet(self.environ, self.request, self.headers, injector)
-        body = injector.finish(snippet)
-        headers = self.headers
-        if injector.injected and decision is not None:
-            headers = self.mw.gate.page_headers(self.headers, len(body), decision)
-        self._start(headers)
+        self.plan = None
+        snippet, cookie = self.mw.page_snippet(self.environ, plan)
+        body = plan.injector.finish(snippet)
+        if plan.injector.injected:
+            self._start(_to_wsgi(headers_after_injection(plan.headers, len(body), cookie)))
+        else:
+            self._start(self.headers)
         return body
 
     def run(self) -> Iterable[bytes]:
         app_iter = self.mw.app(self.environ, self.app_start_response)
-        if self.started and self.injector is None:
+        if self.started and self.plan is None:
             return app_iter  # untouched: keep file_wrapper, len() and close() as they are
-        return self._iterate(app_iter)
+        self.app_iter = app_iter
+        return self
 
-    def _iterate(self, app_iter: Iterable[bytes]) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[bytes]:
+        if self.generator is None:
+            self.generator = self._iterate()
+        return self.generator
+
+    def _iterate(self) -> Generator[bytes, None, None]:
+        assert self.app_iter is not None
         try:
-            for chunk in app_iter:
+            for chunk in self.app_iter:
                 if self.status is None:
                     raise RuntimeError("WSGI app yielded body data before start_response")
-                yield from self._feed(chunk)
+                out = self._feed(chunk)
+                if out:
+                    yield out
             if self.status is None:
                 raise RuntimeError("WSGI app returned without calling start_response")
             tail = self._finish()
-            if not self.started:
-                self._start(self.headers)
             if tail:
                 yield tail
-        except BaseException:
-            if not self.started and self.status is not None:
-                self.exc_info = sys.exc_info()  # type: ignore[assignment]
-            raise
         finally:
-            close = getattr(app_iter, "close", None)
-            if close is not None:
-                close()
+            self._close_app()
+
+    def close(self) -> None:
+        """Called by the server, iterated or not: the app's iterable is closed once."""
+        if self.generator is not None:
+            self.generator.close()
+        self._close_app()
+
+    def _close_app(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        close = getattr(self.app_iter, "close", None)
+        if close is not None:
+            close()

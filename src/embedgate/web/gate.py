@@ -1,33 +1,80 @@
-"""The web rules, sans I/O: routing, the token endpoint's answers, sessions, and the page
-snippet. The ASGI and WSGI shells translate messages to and from these plain values."""
+"""The web rules, sans I/O: routing, the token endpoint's answers, sessions, and pages (which
+responses take the snippet, the snippet itself, the headers of a page holding a token). The
+ASGI and WSGI shells translate messages to and from these plain values.
+
+Pages are the hot path: every decision a response needs is taken in one pass over its raw
+headers, repeated decisions come from small caches, and the snippet is assembled from
+markup rendered once per mount point.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Final, Literal
 
+from ..canonical import canonical_json
 from ..engine import Engine
 from ..errors import EmbedgateError, IssuerError, PrincipalError
+from ..principal import Principal
 from ..token import EmbedToken
-from .headers import Headers
-from .injection import HtmlInjector, content_type_charset, response_headers_after_injection
-from .injection import should_inject as _should_inject
+from .headers import Headers, parse_content_type
+from .injection import HtmlInjector, content_type_charset, should_inject
 from .origin import has_csrf_header, is_same_origin
 from .ratelimit import RateLimiter
-from .session import new_session_id, read_session_cookie, session_cookie
-from .snippet import extract_csp_nonce, render_token_snippet
+from .session import check_cookie_name, new_session_id, read_session_cookie, session_cookie
+from .snippet import extract_csp_nonce, json_for_html, render_token_snippet
 
 log = logging.getLogger("embedgate")
 
 Route = Literal["token", "script", "jwks"]
+RawHeaders = list[tuple[bytes, bytes]]
 TOKEN_PATH: Final = "/token"
 SCRIPT_PATH: Final = "/embedgate.js"
 JWKS_PATH: Final = "/jwks.json"
 _NO_STORE: Final = ((b"cache-control", b"no-store"), (b"pragma", b"no-cache"))
+
+# What decides whether a response takes the snippet (see injection.should_inject).
+_DECISIVE = frozenset(
+    {
+        b"content-type",
+        b"content-encoding",
+        b"content-length",
+        b"content-range",
+        b"cache-control",
+        b"content-disposition",
+    }
+)
+_CSP = b"content-security-policy"
+# Replaced or dropped once the body carries a token (see
+# injection.response_headers_after_injection): validators and digests of the original body.
+_REWRITTEN = frozenset(
+    {
+        b"content-length",
+        b"cache-control",
+        b"vary",
+        b"etag",
+        b"last-modified",
+        b"content-md5",
+        b"digest",
+        b"content-digest",
+        b"repr-digest",
+        b"accept-ranges",
+    }
+)
+_PRIVATE = b"private, no-store"
+# JWTs and most opaque tokens: the same characters in JSON and in HTML, no escaping needed.
+_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]*")
+_PLAIN_NONCE = re.compile(r"[A-Za-z0-9+/_=-]+")
+_PARTS_CACHE = 64  # mount points remembered by the snippet cache
+_PRINCIPALS_CACHE = 512  # claim sets remembered by WebGate.principal_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +95,26 @@ class WebResponse:
 
     status: int
     headers: Headers = field(default_factory=Headers)
-    body: bytes = b""
+    body: bytes = field(default=b"", repr=False)  # may hold a token
 
 
 @dataclass(frozen=True, slots=True)
 class SessionDecision:
-    """The session a request belongs to, and the cookie to set if it is new."""
+    """The session a request belongs to, and the cookie to set if it is new. Neither is
+    ever shown by ``repr`` (logs, tracebacks)."""
 
-    session_id: str
-    set_cookie: bytes | None = None
+    session_id: str = field(repr=False)
+    set_cookie: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class PagePlan:
+    """An HTML response held back for the snippet: the app's headers as sent, the
+    injector buffering its body, and its CSP header values (for the loader's nonce)."""
+
+    headers: RawHeaders = field(repr=False)  # the app's cookies, maybe
+    injector: HtmlInjector = field(repr=False)
+    csp: list[bytes] = field(repr=False)
 
 
 def _json_response(status: int, data: dict[str, Any], *extra: tuple[bytes, bytes]) -> WebResponse:
@@ -77,8 +135,8 @@ def _error(status: int, code: str, message: str, *extra: tuple[bytes, bytes]) ->
     return _json_response(status, {"error": code, "message": message}, *extra)
 
 
-def _with_cookie(response: WebResponse, decision: SessionDecision) -> WebResponse:
-    if decision.set_cookie is not None:
+def _with_cookie(response: WebResponse, decision: SessionDecision | None) -> WebResponse:
+    if decision is not None and decision.set_cookie is not None:
         response.headers.add(b"set-cookie", decision.set_cookie)
     return response
 
@@ -87,54 +145,164 @@ def _load_script() -> bytes:
     return resources.files("embedgate").joinpath("static/embedgate.js").read_bytes()
 
 
+def _etag_matches(if_none_match: bytes | None, etag: bytes) -> bool:
+    """RFC 9110 section 13.1.2: weak comparison against a list of tags, or ``*``."""
+    if if_none_match is None:
+        return False
+    for part in if_none_match.split(b","):
+        tag = part.strip()
+        if tag == b"*" or tag.removeprefix(b"W/") == etag:
+            return True
+    return False
+
+
+def _merge_vary(values: list[bytes]) -> bytes:
+    """``Vary`` with ``Cookie`` added once (names compare case-insensitively; ``*`` stays)."""
+    tokens: list[bytes] = []
+    seen: set[bytes] = set()
+    for token in (t.strip() for v in values for t in v.split(b",")):
+        if token and token.lower() not in seen:
+            seen.add(token.lower())
+            tokens.append(token)
+    if b"*" not in seen and b"cookie" not in seen:
+        tokens.append(b"Cookie")
+    return b", ".join(tokens)
+
+
+def headers_after_injection(
+    raw: Iterable[tuple[bytes, bytes]], body_length: int, set_cookie: bytes | None = None
+) -> RawHeaders:
+    """The app's headers fit for its body once it carries a token, in one pass.
+
+    The same rules as :func:`~embedgate.web.injection.response_headers_after_injection`:
+    Content-Length recomputed; ETag, Last-Modified, digests and Accept-Ranges dropped;
+    ``Cache-Control: private, no-store``; ``Cookie`` merged into ``Vary``. Plus the new
+    session's cookie, if any.
+    """
+    out: RawHeaders = []
+    vary: list[bytes] = []
+    for pair in raw:
+        name = pair[0].lower()
+        if name in _REWRITTEN:
+            if name == b"vary":
+                vary.append(pair[1])
+            continue
+        out.append(pair)
+    out.append((b"content-length", str(body_length).encode("ascii")))
+    out.append((b"cache-control", _PRIVATE))
+    out.append((b"vary", _merge_vary(vary) if vary else b"Cookie"))
+    if set_cookie is not None:
+        out.append((b"set-cookie", set_cookie))
+    return out
+
+
+def client_timing(token: EmbedToken, now: float) -> tuple[int, int]:
+    """``(expires_in, refresh_in)`` for the browser, in whole seconds.
+
+    ``refresh_in`` rounds up: the script adds its own jitter on top, so it never comes back
+    before the cache would hand out a fresh token (rounding down sent half of all refreshes
+    early, to get the same token again and retry).
+    """
+    refresh_at = token.refresh_at or token.expires_at
+    return max(0, int(token.expires_at - now)), max(1, math.ceil(refresh_at - now))
+
+
+@functools.lru_cache(maxsize=256)
+def _charset(content_type: bytes | None) -> str | None:
+    return parse_content_type(content_type)[1].get("charset") or None
+
+
 class WebGate:
-    """Rules shared by both shells. Holds configuration only; no per-request state."""
+    """Rules shared by both shells. Holds configuration and caches; no per-request state."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.config = engine.config
         self.prefix = engine.config.prefix
+        self.cookie_name = check_cookie_name(engine.config.cookie_name)
         self.limiter = RateLimiter(engine.config.rate_limit, clock=engine.clock)
         self._script = _load_script()
         self._script_etag = b'"' + hashlib.sha256(self._script).hexdigest()[:20].encode() + b'"'
+        self._routes: dict[str, Route] = {
+            self.prefix + TOKEN_PATH: "token",
+            self.prefix + SCRIPT_PATH: "script",
+            self.prefix + JWKS_PATH: "jwks",
+        }
+        self._snippet_parts: dict[str, tuple[str, str, str, str]] = {}
+        self._decide = functools.lru_cache(maxsize=512)(self._should_inject)
+        self._principals: dict[str, Principal] = {}
+
+    # -- users -----------------------------------------------------------------------------
+
+    def principal_for(self, user: Any) -> Principal | None:
+        """:meth:`Engine.principal_for <embedgate.Engine.principal_for>`, remembering the
+        principals of the claim sets (plain dicts) it has already mapped.
+
+        A dict's canonical JSON is everything the claim mapping reads (types included:
+        ``1``, ``1.0`` and ``true`` differ), so an equal key means an equal principal; the
+        mapping is not run again on every request. Other users are mapped each time.
+        """
+        if type(user) is not dict:
+            return self.engine.principal_for(user)
+        try:
+            key = canonical_json(user)
+        except (TypeError, ValueError):  # not JSON (objects, NaN, non-string keys)
+            return self.engine.principal_for(user)
+        known = self._principals.get(key)
+        if known is None:
+            known = self.engine.principal_for(user)
+            if known is None:
+                return None
+            if len(self._principals) >= _PRINCIPALS_CACHE:
+                self._principals.clear()
+            self._principals[key] = known
+        return known
 
     # -- routing ---------------------------------------------------------------------------
 
+    def route_path(self, path: str) -> Route | None:
+        """The embedgate route at ``path`` (relative to the mount point), or None."""
+        return self._routes.get(path)
+
     def route(self, request: WebRequest) -> Route | None:
-        path = request.path
-        if not path.startswith(self.prefix):
-            return None
-        rest = path[len(self.prefix) :]
-        if rest == TOKEN_PATH:
-            return "token"
-        if rest == SCRIPT_PATH:
-            return "script"
-        if rest == JWKS_PATH:
-            return "jwks"
-        return None
+        return self._routes.get(request.path)
 
     def endpoint_url(self, request: WebRequest) -> str:
         return request.root + self.prefix + TOKEN_PATH
 
     def script_url(self, request: WebRequest) -> str:
+        return self._script_url(request.root)
+
+    def _script_url(self, root: str) -> str:
         version = self._script_etag.strip(b'"').decode()[:10]
-        return f"{request.root}{self.prefix}{SCRIPT_PATH}?v={version}"
+        return f"{root}{self.prefix}{SCRIPT_PATH}?v={version}"
 
     # -- sessions --------------------------------------------------------------------------
 
     def session(self, request: WebRequest, app_session_id: str | None = None) -> SessionDecision:
         """The app's session id if it gave one, else embedgate's cookie (set when new)."""
+        cookies = request.headers.get_all(b"cookie")
+        header = b"; ".join(cookies).decode("latin-1") if cookies else None
+        return self.session_for(header, request.scheme, request.root, app_session_id)
+
+    def session_for(
+        self,
+        cookie_header: str | None,
+        scheme: str,
+        root: str = "",
+        app_session_id: str | None = None,
+    ) -> SessionDecision:
+        """:meth:`session` from the request's ``Cookie`` header (all of them, joined)."""
         if app_session_id:
             return SessionDecision(app_session_id)
-        name = self.config.cookie_name
-        existing = read_session_cookie(request.headers.get_str("cookie"), name)
+        existing = read_session_cookie(cookie_header, self.cookie_name)
         if existing is not None:
             return SessionDecision(existing)
         secure = self.config.cookie_secure
         if secure is None:
-            secure = request.scheme == "https"
+            secure = scheme == "https"
         session_id = new_session_id()
-        cookie = session_cookie(name, session_id, secure=secure, path=request.root or "/")
+        cookie = session_cookie(self.cookie_name, session_id, secure=secure, path=root or "/")
         return SessionDecision(session_id, cookie.encode("latin-1"))
 
     # -- the token endpoint ----------------------------------------------------------------
@@ -159,9 +327,17 @@ class WebGate:
     def unauthenticated(self) -> WebResponse:
         return _error(401, "unauthenticated", "log in first")
 
-    def throttle(self, decision: SessionDecision) -> WebResponse | None:
-        """429 past the per-session rate limit; None to go on and mint."""
+    def throttle(
+        self, decision: SessionDecision, principal: Principal | None = None
+    ) -> WebResponse | None:
+        """429 past the per-session rate limit; None to go on and mint.
+
+        A request that starts a session (no cookie sent back: a script, not a browser)
+        also counts against its user, so dropping the cookie does not lift the limit.
+        """
         retry_after = self.limiter.hit(decision.session_id)
+        if retry_after is None and decision.set_cookie is not None and principal is not None:
+            retry_after = self.limiter.hit("\x00new-sessions\x00" + principal.subject)
         if retry_after is None:
             return None
         return _with_cookie(
@@ -175,16 +351,23 @@ class WebGate:
         )
 
     def token_response(self, token: EmbedToken, decision: SessionDecision) -> WebResponse:
-        payload = token.payload(self.engine.clock.now())
+        now = self.engine.clock.now()
+        payload = token.payload(now)
+        payload["expires_in"], payload["refresh_in"] = client_timing(token, now)
         extend = getattr(self.engine.profile, "endpoint_payload", None)
         if callable(extend):
             payload = extend(token, payload)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("embedgate: token endpoint served jti=%s exp=%d", token.jti, token.expires_at)
         return _with_cookie(_json_response(200, payload), decision)
 
-    def failure(self, error: EmbedgateError, decision: SessionDecision) -> WebResponse:
-        """503 when the issuer failed, 403 when the principal breaks the attribute policy."""
+    def failure(
+        self, error: EmbedgateError, decision: SessionDecision | None = None
+    ) -> WebResponse:
+        """403 when the principal is refused (unreadable, or against the attribute policy),
+        503 with ``Retry-After`` when the issuer failed; anything else is raised again."""
         if isinstance(error, PrincipalError):
-            log.warning("embedgate: principal refused by the attribute policy (%s)", error.field)
+            log.warning("embedgate: principal refused (%s)", error.field)
             response = _error(403, "principal_rejected", str(error))
         elif isinstance(error, IssuerError):
             retry = max(1, int(error.retry_after))
@@ -206,6 +389,9 @@ class WebGate:
     # -- static routes ---------------------------------------------------------------------
 
     def script_response(self, request: WebRequest) -> WebResponse:
+        method = request.method.upper()
+        if method not in ("GET", "HEAD"):
+            return _error(405, "method_not_allowed", "use GET", (b"allow", b"GET, HEAD"))
         headers = Headers(
             [
                 (b"etag", self._script_etag),
@@ -213,71 +399,160 @@ class WebGate:
                 (b"x-content-type-options", b"nosniff"),
             ]
         )
-        if request.method.upper() not in ("GET", "HEAD"):
-            return _error(405, "method_not_allowed", "use GET", (b"allow", b"GET, HEAD"))
-        if request.headers.get(b"if-none-match") == self._script_etag:
+        if _etag_matches(request.headers.get(b"if-none-match"), self._script_etag):
             return WebResponse(304, headers)
         headers.add(b"content-type", b"text/javascript; charset=utf-8")
         headers.add(b"content-length", str(len(self._script)).encode())
-        body = b"" if request.method.upper() == "HEAD" else self._script
-        return WebResponse(200, headers, body)
+        return WebResponse(200, headers, b"" if method == "HEAD" else self._script)
 
     def jwks_response(self, request: WebRequest) -> WebResponse:
+        method = request.method.upper()
+        if method not in ("GET", "HEAD"):
+            return _error(405, "method_not_allowed", "use GET", (b"allow", b"GET, HEAD"))
         jwks = self.engine.jwks()
         if jwks is None:
             return _error(404, "no_public_keys", "HMAC keys are secret and never published")
         body = json.dumps(jwks).encode()
-        return WebResponse(
-            200,
-            Headers(
-                [
-                    (b"content-type", b"application/jwk-set+json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"cache-control", b"public, max-age=300"),
-                    (b"x-content-type-options", b"nosniff"),
-                ]
-            ),
-            body,
+        headers = Headers(
+            [
+                (b"content-type", b"application/jwk-set+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"public, max-age=300"),
+                (b"x-content-type-options", b"nosniff"),
+            ]
         )
+        return WebResponse(200, headers, b"" if method == "HEAD" else body)
 
     # -- pages -----------------------------------------------------------------------------
 
-    def wants_injection(self, method: str, status: int, headers: Headers) -> bool:
-        return self.config.inject and _should_inject(
-            method, status, headers, limit=self.config.max_inject_bytes
+    def page_plan(self, method: str, status: int, raw: RawHeaders) -> PagePlan | None:
+        """A plan to inject into this response, or None to pass it through untouched.
+
+        One pass over the headers; the verdict of :func:`~embedgate.web.injection.
+        should_inject` is cached per combination of the headers it looks at.
+        """
+        if not self.config.inject or not 200 <= status < 300:
+            return None
+        decisive: list[tuple[bytes, bytes]] = []
+        csp: list[bytes] = []
+        content_type: bytes | None = None
+        length_seen = False
+        for name, value in raw:
+            key = name.lower()
+            if key in _DECISIVE:
+                if key == b"content-length":
+                    if length_seen:
+                        continue
+                    length_seen = True
+                    decisive.append((key, self._length_class(value)))
+                    continue
+                if key == b"content-type" and content_type is None:
+                    content_type = value
+                decisive.append((key, value))
+            elif key == _CSP:
+                csp.append(value)
+        if not self._decide(method.upper() == "HEAD", status, tuple(decisive)):
+            return None
+        injector = HtmlInjector(charset=_charset(content_type), limit=self.config.max_inject_bytes)
+        return PagePlan(raw, injector, csp)
+
+    def _length_class(self, value: bytes) -> bytes:
+        # All should_inject asks of Content-Length: is it a number within the limit?
+        try:
+            return b"0" if int(value) <= self.config.max_inject_bytes else b"over"
+        except ValueError:
+            return b"over"
+
+    def _should_inject(
+        self, head: bool, status: int, decisive: tuple[tuple[bytes, bytes], ...]
+    ) -> bool:
+        return should_inject(
+            "HEAD" if head else "GET", status, Headers(decisive), limit=self.config.max_inject_bytes
         )
+
+    def wants_injection(self, method: str, status: int, headers: Headers) -> bool:
+        return self.page_plan(method, status, headers.raw) is not None
 
     def injector(self, headers: Headers) -> HtmlInjector:
         return HtmlInjector(
             charset=content_type_charset(headers), limit=self.config.max_inject_bytes
         )
 
+    def snippet(self, root: str, token: EmbedToken | None, nonce: str | None = None) -> str:
+        """The data block + loader script for a page under mount point ``root``.
+
+        ``token=None`` when issuance failed: the block holds ``null`` and the script fetches
+        a token itself (and reports the failure as an event). The markup is
+        :func:`~embedgate.web.snippet.render_token_snippet`'s, rendered once per mount point;
+        only the token data and the nonce change per page.
+        """
+        parts = self._snippet_parts.get(root)
+        if parts is None:
+            parts = self._render_parts(root)
+        opening, endpoint_json, script, closing = parts
+        data = "null"
+        if token is not None:
+            now = self.engine.clock.now()
+            _, refresh_in = client_timing(token, now)
+            value = token.token
+            quoted = f'"{value}"' if _PLAIN_TOKEN.fullmatch(value) else json_for_html(value)
+            data = (
+                f'{{"token":{quoted},"expires_at":{int(token.expires_at)},'
+                f'"refresh_in":{refresh_in},"server_time":{int(now)},"endpoint":{endpoint_json}}}'
+            )
+        if not nonce:
+            return f"{opening}{data}{script}{closing}"
+        if _PLAIN_NONCE.fullmatch(nonce):  # what CSP allows a nonce to be: nothing to escape
+            return f'{opening}{data}{script} nonce="{nonce}"{closing}'
+        return render_token_snippet(
+            None if token is None else json.loads(data),
+            self._script_url(root),
+            nonce,
+            endpoint=root + self.prefix + TOKEN_PATH,
+        )
+
+    def _render_parts(self, root: str) -> tuple[str, str, str, str]:
+        # Split render_token_snippet's own markup where the data and the nonce go. Attribute
+        # values never hold a bare '"' (they are escaped), so the nonce attribute of a
+        # rendering with one is found exactly, whatever the mount point.
+        endpoint = root + self.prefix + TOKEN_PATH
+        script_url = self._script_url(root)
+        bare = render_token_snippet(None, script_url, None, endpoint=endpoint)
+        with_nonce = render_token_snippet(None, script_url, "0", endpoint=endpoint)
+        data_at = bare.index(">null</script>") + 1
+        nonce_at = with_nonce.index(' nonce="0"')
+        parts = (
+            bare[:data_at],
+            json_for_html(endpoint),
+            bare[data_at + len("null") : nonce_at],
+            bare[nonce_at:],
+        )
+        if len(self._snippet_parts) < _PARTS_CACHE:
+            self._snippet_parts[root] = parts
+        return parts
+
+    def plan_snippet(self, root: str, plan: PagePlan, token: EmbedToken | None) -> bytes:
+        """The snippet for a planned page, with the nonce its CSP allows scripts."""
+        nonce = extract_csp_nonce([(_CSP, v) for v in plan.csp]) if plan.csp else None
+        return self.snippet(root, token, nonce).encode("ascii")
+
     def page_snippet(
         self, request: WebRequest, response_headers: Headers, token: EmbedToken | None
     ) -> str:
-        """The data block + loader script; ``token=None`` when issuance failed (the script
-        then fetches one and reports the failure as an event)."""
-        endpoint = self.endpoint_url(request)
-        payload: dict[str, object] | None = None
-        if token is not None:
-            data = token.payload(self.engine.clock.now())
-            payload = {
-                "token": data["token"],
-                "expires_at": data["expires_at"],
-                "refresh_in": data["refresh_in"],
-                "endpoint": endpoint,
-            }
-        return render_token_snippet(
-            payload,
-            self.script_url(request),
-            extract_csp_nonce(response_headers),
-            endpoint=endpoint,
-        )
+        """The data block + loader script for a page of ``request``."""
+        return self.snippet(request.root, token, extract_csp_nonce(response_headers))
 
     def page_headers(
         self, headers: Headers, body_length: int, decision: SessionDecision
     ) -> Headers:
-        out = response_headers_after_injection(headers, body_length)
-        if decision.set_cookie is not None:
-            out.add(b"set-cookie", decision.set_cookie)
-        return out
+        return Headers(headers_after_injection(headers.raw, body_length, decision.set_cookie))
+
+    def page_failure(self, error: EmbedgateError) -> bool:
+        """Log why a page goes out without a token; True if it should still carry the
+        loader (with no token: the script fetches one), False to leave the page alone."""
+        if isinstance(error, PrincipalError):
+            log.warning("embedgate: no token injected, principal refused (%s)", error.field)
+            return False
+        code = error.code if isinstance(error, IssuerError) else type(error).__name__
+        log.warning("embedgate: no token injected, issuance failed (%s)", code)
+        return True

@@ -1,13 +1,22 @@
-"""embedgate's own session cookie: parsing (stdlib ``http.cookies``) and issuing."""
+"""embedgate's own session cookie: reading it from a ``Cookie`` header and issuing it.
+
+Read on every page and token request, so parsing is a plain split rather than
+:class:`http.cookies.SimpleCookie` (ten times slower, and it gives up on a whole header at
+the first cookie of another app that is not RFC 6265 clean). Only well-formed ids count.
+"""
 
 from __future__ import annotations
 
 import re
 import secrets
-from http.cookies import CookieError, SimpleCookie
+
+from ..errors import ConfigurationError
 
 SESSION_ID_BYTES = 24  # 192 random bits, above the 128 the OWASP session cheat sheet asks
-_VALID_ID = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+_VALID_ID = re.compile(r"[A-Za-z0-9_-]{32,128}")
+# RFC 6265 cookie-name: an RFC 9110 token.
+_COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_PATH_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f;]")
 
 
 def new_session_id() -> str:
@@ -15,37 +24,39 @@ def new_session_id() -> str:
 
 
 def read_session_cookie(cookie_header: str | None, name: str) -> str | None:
-    """The session id in a ``Cookie`` header, if present and well-formed."""
-    if not cookie_header:
+    """The session id in a ``Cookie`` header, if present and well-formed.
+
+    The first well-formed value wins: browsers list the cookie of the most specific path
+    first (RFC 6265 section 5.4), and a malformed value is ignored, not trusted.
+    """
+    if not cookie_header or name not in cookie_header:
         return None
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(cookie_header)
-    except CookieError:
-        return _scan(cookie_header, name)
-    morsel = jar.get(name)
-    value = morsel.value if morsel is not None else _scan(cookie_header, name)
-    return value if value and _VALID_ID.match(value) else None
-
-
-def _scan(cookie_header: str, name: str) -> str | None:
-    # SimpleCookie gives up on the whole header at the first cookie it cannot parse
-    # (other apps' cookies are often not RFC 6265 clean); fall back to a plain split.
     for part in cookie_header.split(";"):
-        key, sep, value = part.strip().partition("=")
-        if sep and key == name:
-            return value.strip('"')
+        key, sep, value = part.partition("=")
+        if sep and key.strip() == name:
+            value = value.strip()
+            if len(value) > 1 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            if _VALID_ID.fullmatch(value):
+                return value
     return None
 
 
+def check_cookie_name(name: str) -> str:
+    """``name`` if it can be a cookie name, else :class:`ConfigurationError` at start-up."""
+    if not _COOKIE_NAME.fullmatch(name):
+        raise ConfigurationError(
+            "EMBEDGATE_COOKIE_NAME", f"expected a cookie name (letters, digits, -_.), got {name!r}"
+        )
+    return name
+
+
 def session_cookie(name: str, value: str, *, secure: bool, path: str = "/") -> str:
-    """A ``Set-Cookie`` value: HttpOnly, SameSite=Lax, Secure on https, session lifetime."""
-    jar: SimpleCookie = SimpleCookie()
-    jar[name] = value
-    morsel = jar[name]
-    morsel["path"] = path
-    morsel["httponly"] = True
-    morsel["samesite"] = "Lax"
-    if secure:
-        morsel["secure"] = True
-    return morsel.OutputString()
+    """A ``Set-Cookie`` value: HttpOnly, SameSite=Lax, Secure on https, session lifetime
+    (no Expires/Max-Age: it ends with the browser session)."""
+    check_cookie_name(name)
+    if not _VALID_ID.fullmatch(value):
+        raise ValueError("not a session id")
+    if not path.startswith("/") or _PATH_FORBIDDEN.search(path):
+        path = "/"
+    return f"{name}={value}; HttpOnly; Path={path}; SameSite=Lax" + ("; Secure" if secure else "")
