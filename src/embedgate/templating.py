@@ -20,7 +20,7 @@ from .token import EmbedToken
 from .web.gate import SessionDecision, WebGate, WebRequest
 from .web.headers import Headers
 from .web.injection import HtmlInjector
-from .web.snippet import extract_csp_nonce, render_token_snippet
+from .web.snippet import extract_csp_nonce
 
 log = logging.getLogger("embedgate")
 
@@ -249,20 +249,8 @@ class PageHelpers:
         return self.gate.page_headers(headers, body_length, decision)
 
     def _snippet(self, token: EmbedToken | None, nonce: str | None) -> str:
-        # WebGate.page_snippet's markup, with the nonce chosen here.
-        endpoint = self.gate.endpoint_url(self.request)
-        payload: dict[str, object] | None = None
-        if token is not None:
-            data = token.payload(self.engine.clock.now())
-            payload = {
-                "token": data["token"],
-                "expires_at": data["expires_at"],
-                "refresh_in": data["refresh_in"],
-                "endpoint": endpoint,
-            }
-        return render_token_snippet(
-            payload, self.gate.script_url(self.request), nonce, endpoint=endpoint
-        )
+        # The same markup the middleware injects, with the nonce chosen here.
+        return self.gate.snippet(self.request.root, token, nonce)
 
 
 def _log_failure(helper: str, error: EmbedgateError) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
@@ -108,6 +109,9 @@ def test_embed_script_renders_the_data_block_and_the_loader_with_the_nonce_once(
     (block,) = blocks(html)
     assert claims(block["token"])["sub"] == "alice"
     assert block["endpoint"] == "/_embedgate/token"
+    # The same data the middleware injects: the browser corrects its clock with server_time.
+    assert abs(block["server_time"] - time.time()) < 5
+    assert 1 <= block["refresh_in"] < block["expires_at"] - block["server_time"]
     assert 'nonce="r4nd0m"' in html
     assert 'src="/_embedgate/embedgate.js?v=' in html
     assert page.embed_script() == ""  # one block per page
