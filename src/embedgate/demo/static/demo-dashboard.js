@@ -219,7 +219,9 @@
       this._controller = controller;
       this._setState("loading", "loading…");
       const base = this.getAttribute("api-base") || DEFAULT_BASE;
-      const url = new URL(`api/dashboard/${encodeURIComponent(dashboard)}`, base.endsWith("/") ? base : `${base}/`);
+      // A relative api-base ("/provider") is resolved against the page.
+      const root = new URL(base.endsWith("/") ? base : `${base}/`, location.href);
+      const url = new URL(`api/dashboard/${encodeURIComponent(dashboard)}`, root);
       let response;
       let body;
       try {
