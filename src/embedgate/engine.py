@@ -15,6 +15,7 @@ from .mapping import ClaimMapping, principal_from_user
 from .principal import AttributePolicy, Principal
 from .providers import get_profile
 from .service import TokenService, TokenTiming
+from .settings import Settings, Unpack
 from .token import EmbedToken
 
 log = logging.getLogger("embedgate")
@@ -77,7 +78,7 @@ class Engine:
         mapping: Mapping[str, Any] | None = None,
         *,
         environ: Mapping[str, str] | None = None,
-        **overrides: Any,
+        **overrides: Unpack[Settings],
     ) -> Engine:
         """Load and validate the configuration, then build the engine."""
         config = Config.load(mapping, environ=environ, **overrides)

@@ -228,3 +228,12 @@ def test_previous_hmac_secrets_still_verify() -> None:
             Config.load(environ=NO_ENV, secret=TEST_SECRET, previous_secrets="short")
         )
     assert caught.value.setting == "EMBEDGATE_PREVIOUS_SECRETS"
+
+
+def test_the_typed_settings_name_every_config_field() -> None:
+    from dataclasses import fields
+
+    from embedgate.config import Config
+    from embedgate.settings import Settings
+
+    assert set(Settings.__annotations__) == {f.name for f in fields(Config)}
