@@ -234,7 +234,8 @@ class ClaimMapping:
         )
 
 
-def _plain_list(value: Any) -> tuple[Any, ...]:
+def plain_list(value: Any) -> tuple[Any, ...]:
+    """A string as one name, a real sequence as its items, anything else as nothing."""
     # Only real sequences: an ORM relation manager (Django's user.groups) is not a list.
     if isinstance(value, str):
         return (value,)
@@ -246,6 +247,15 @@ def _plain_list(value: Any) -> tuple[Any, ...]:
 PrincipalSource = Callable[[Any], "Principal | None"]
 
 _SUBJECT_ATTRS: Sequence[str] = ("username", "email", "id", "pk")
+
+
+def explicit_principal(user: Any) -> Principal | None:
+    """What ``user.embed_principal()`` returns: the explicit way a user object says what
+    its tokens carry (checked to be a Principal or None)."""
+    result = user.embed_principal()
+    if result is not None and not isinstance(result, Principal):
+        raise PrincipalError("subject", "embed_principal() must return a Principal or None")
+    return result
 
 
 def principal_from_user(user: Any, mapping: ClaimMapping | None = None) -> Principal | None:
@@ -265,12 +275,8 @@ def principal_from_user(user: Any, mapping: ClaimMapping | None = None) -> Princ
         return (mapping or ClaimMapping()).principal(user)
     if getattr(user, "is_authenticated", True) is False:
         return None
-    method = getattr(user, "embed_principal", None)
-    if callable(method):
-        result = method()
-        if result is not None and not isinstance(result, Principal):
-            raise PrincipalError("subject", "embed_principal() must return a Principal or None")
-        return result
+    if callable(getattr(user, "embed_principal", None)):
+        return explicit_principal(user)
     subject: Any = None
     get_id = getattr(user, "get_id", None)
     if callable(get_id):
@@ -284,7 +290,7 @@ def principal_from_user(user: Any, mapping: ClaimMapping | None = None) -> Princ
             "subject",
             f"cannot find an id on {type(user).__name__}; give it an embed_principal() method",
         )
-    roles = _plain_list(getattr(user, "roles", ()))
+    roles = plain_list(getattr(user, "roles", ()))
     attributes = getattr(user, "embed_attributes", None) or getattr(user, "attributes", None) or {}
     return Principal(
         subject=str(subject),
@@ -292,7 +298,7 @@ def principal_from_user(user: Any, mapping: ClaimMapping | None = None) -> Princ
         name=getattr(user, "name", None) or getattr(user, "full_name", None) or None,
         tenant=getattr(user, "tenant", None),
         roles=roles,
-        groups=_plain_list(getattr(user, "groups", ())),
+        groups=plain_list(getattr(user, "groups", ())),
         permissions=getattr(user, "permissions", None) or {},
         attributes=attributes if isinstance(attributes, Mapping) else {},
     )

@@ -5,16 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import PrincipalError
+from ...mapping import explicit_principal, plain_list
 from ...principal import Principal
-
-
-def _names(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return tuple(value)
-    return ()
 
 
 def django_principal(user: Any) -> Principal | None:
@@ -27,12 +19,8 @@ def django_principal(user: Any) -> Principal | None:
     """
     if user is None or not getattr(user, "is_authenticated", False):
         return None
-    method = getattr(user, "embed_principal", None)
-    if callable(method):
-        result = method()
-        if result is not None and not isinstance(result, Principal):
-            raise PrincipalError("subject", "embed_principal() must return a Principal or None")
-        return result
+    if callable(getattr(user, "embed_principal", None)):
+        return explicit_principal(user)
     groups: tuple[str, ...] = ()
     manager = getattr(user, "groups", None)
     if manager is not None and hasattr(manager, "values_list"):
@@ -45,7 +33,7 @@ def django_principal(user: Any) -> Principal | None:
         email=getattr(user, "email", None) or None,
         name=full_name or None,
         tenant=tenant if isinstance(tenant, str) else None,
-        roles=_names(getattr(user, "roles", ())),
+        roles=plain_list(getattr(user, "roles", ())),
         groups=groups,
         attributes=attributes if isinstance(attributes, Mapping) else {},
     )
