@@ -14,22 +14,14 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.conftest import TEST_SECRET
-from tests.support.binaries import require_binary
+from tests.support.browser import chromium
 from tests.support.net import PYTHON, free_port, run_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 TTL = 12
 SETTINGS = {
     "EMBEDGATE_SECRET": TEST_SECRET,
@@ -51,13 +43,8 @@ def server() -> Iterator[str]:
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    chromium = require_binary("chromium")  # skips locally, fails in CI
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 def calls(server: str) -> list[dict[str, Any]]:

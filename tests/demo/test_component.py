@@ -4,14 +4,13 @@ host app on 127.0.0.1 (as `embedgate demo` will mount it)."""
 from __future__ import annotations
 
 import html
-import os
 import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -20,7 +19,7 @@ from starlette.routing import Mount, Route
 from embedgate import LocalSigner, Principal, Secret
 from embedgate.demo.provider import create_provider_app
 from tests.demo.conftest import API_KEY, AUDIENCE, ISSUER, USERS, Host, make_keys, serve
-from tests.support.binaries import require_binary
+from tests.support.browser import chromium
 
 pytestmark = pytest.mark.browser
 
@@ -62,12 +61,8 @@ def site(host: Host) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    chromium_binary = require_binary("chromium")  # skips locally, fails in CI
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_binary, args=args)
-        yield b
-        b.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -11,21 +11,13 @@ from typing import Any
 
 import jwt
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.demo.test_demo_http import EXPECTED, running_demo
-from tests.support.binaries import require_binary
+from tests.support.browser import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 TTL = 15
 VIEWPORT = {"width": 1280, "height": 900}
 # Every embedgate:token event the page sees: [token, expiresAt, local time in seconds].
@@ -40,13 +32,8 @@ document.addEventListener("demo-dashboard:load", () => { window.loads += 1; });
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    chromium = require_binary("chromium")  # skips locally, fails in CI
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")

@@ -7,47 +7,32 @@ import json
 import os
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from tests.sso.conftest import Stack, token_claims
-from tests.support.binaries import require_binary
+from tests.support.browser import chromium
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 def test_chromium_logs_in_at_the_idp_and_gets_the_embed_token(
     stack: Stack, output_dir: str
 ) -> None:
-    chromium = require_binary("chromium")  # skips locally, fails in CI
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            page.goto(f"{stack.app_url}/")
-            page.click("#login")
-            page.wait_for_url(f"{stack.idp.issuer}/login?**")
-            page.fill("#username", "alice")
-            page.fill("#password", "alice-password")
-            page.click("#sign-in")
-            page.wait_for_url(f"{stack.app_url}/")
-            assert "Alice Analyst" in page.inner_text("#who")
-            raw = page.text_content("#embedgate-token")
-            page.screenshot(path=os.path.join(output_dir, "sso-page.png"))
-            # embedgate.js loaded and took over the rendered token.
-            page.wait_for_function("() => !!(window.embedgate && window.embedgate.getToken)")
-            from_script = page.evaluate("() => window.embedgate.getToken()")
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{stack.app_url}/")
+        page.click("#login")
+        page.wait_for_url(f"{stack.idp.issuer}/login?**")
+        page.fill("#username", "alice")
+        page.fill("#password", "alice-password")
+        page.click("#sign-in")
+        page.wait_for_url(f"{stack.app_url}/")
+        assert "Alice Analyst" in page.inner_text("#who")
+        raw = page.text_content("#embedgate-token")
+        page.screenshot(path=os.path.join(output_dir, "sso-page.png"))
+        # embedgate.js loaded and took over the rendered token.
+        page.wait_for_function("() => !!(window.embedgate && window.embedgate.getToken)")
+        from_script = page.evaluate("() => window.embedgate.getToken()")
     assert raw is not None
     payload = json.loads(raw)
     claims = token_claims(payload["token"])
