@@ -11,6 +11,7 @@ from typing import Any
 from .engine import Engine
 from .errors import EmbedgateError
 from .web.gate import (
+    MAX_BODY,
     PagePlan,
     SessionDecision,
     WebGate,
@@ -84,6 +85,19 @@ def _cookie_header(scope: Scope) -> str | None:
     return b"; ".join(values).decode("latin-1") if values else None
 
 
+async def read_body(receive: Receive, limit: int = MAX_BODY + 1) -> bytes:
+    """The request body, but no more than ``limit`` bytes (the rest is never read)."""
+    body = bytearray()
+    while len(body) < limit:
+        message = await receive()
+        if message.get("type") != "http.request":
+            break  # http.disconnect
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    return bytes(body[:limit])
+
+
 async def send_response(send: Send, response: WebResponse) -> None:
     await send(
         {"type": "http.response.start", "status": response.status, "headers": response.headers.raw}
@@ -126,7 +140,8 @@ class EmbedgateMiddleware:
         scope[SCOPE_KEY] = self
         route = self.gate.route_path(_relative_path(scope))
         if route is not None:
-            await send_response(send, await self._serve(route, web_request(scope), scope))
+            response = await self._serve(route, web_request(scope), scope, receive)
+            await send_response(send, response)
         elif self.gate.config.inject:
             await self.app(scope, receive, _PageSend(self, scope, send))
         else:
@@ -150,7 +165,9 @@ class EmbedgateMiddleware:
         )
         return decision
 
-    async def _serve(self, route: str, request: WebRequest, scope: Scope) -> WebResponse:
+    async def _serve(
+        self, route: str, request: WebRequest, scope: Scope, receive: Receive
+    ) -> WebResponse:
         if route == "script":
             return self.gate.script_response(request)
         if route == "jwks":
@@ -158,6 +175,10 @@ class EmbedgateMiddleware:
         early = self.gate.check_token_request(request)
         if early is not None:
             return early
+        post = request.method.upper() == "POST"
+        ask = self.gate.token_ask(request, await read_body(receive) if post else b"")
+        if isinstance(ask, WebResponse):
+            return ask
         decision = None
         try:
             principal = self.gate.principal_for(await self.user(scope))
@@ -167,10 +188,13 @@ class EmbedgateMiddleware:
             early = self.gate.throttle(decision, principal)
             if early is not None:
                 return early
-            token = await self.engine.service.aget_token(principal, decision.session_id)
+            service, session_id, resource = self.engine.service, decision.session_id, ask.resource
+            if resource is not None and not await service.aholds(principal, session_id, resource):
+                return self.gate.not_granted(decision)
+            token = await service.aget_token(principal, session_id, resource)
         except EmbedgateError as error:
             return self.gate.failure(error, decision)
-        return self.gate.token_response(token, decision)
+        return self.gate.token_response(token, decision, resource)
 
     async def page_snippet(self, scope: Scope, plan: PagePlan) -> tuple[bytes | None, bytes | None]:
         """The snippet for a finished page and the cookie to set with it; (None, None)

@@ -28,6 +28,8 @@ DEFAULT_MIN_REMAINING = 30
 MIN_MARGIN = 60.0
 MARGIN_SHARE = 0.2
 JITTER_SHARE = 0.1
+# Appended to the issuer's cache scope for grant markers: never a key a token lives under.
+GRANT_SCOPE = "\x00grant"
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,29 @@ class TokenService:
         )
         return admitted, key
 
+    def _grant_key(self, admitted: Principal, session_id: str, resource: str) -> str:
+        return cache_key(
+            session_id=session_id,
+            tenant=admitted.tenant,
+            subject=admitted.subject,
+            claims_hash=admitted.fingerprint(),
+            scope=self.issuer.cache_scope() + GRANT_SCOPE,
+            resource=resource,
+        )
+
+    def _grant(self, minted: EmbedToken, subject: str, session_id: str) -> tuple[EmbedToken, float]:
+        """The marker recording that a session was given a single-use credential (never
+        cached itself) for a resource, and its deadline: the credential's own expiry (for
+        a Looker URL, the end of the embed session it opens). It holds no credential."""
+        marker = EmbedToken(
+            token="",
+            expires_at=minted.expires_at,
+            issued_at=minted.issued_at,
+            subject=subject,
+            session_tag=session_tag(session_id),
+        )
+        return marker, minted.expires_at
+
     def _usable(
         self, token: EmbedToken | None, subject: str, now: float | None = None
     ) -> EmbedToken | None:
@@ -211,6 +236,11 @@ class TokenService:
                     return again
                 minted = self.issuer.issue(self._request(admitted, resource))
                 if minted.single_use:
+                    if resource is not None:
+                        self.cache.set(
+                            self._grant_key(admitted, session_id, resource),
+                            *self._grant(minted, admitted.subject, session_id),
+                        )
                     return minted
                 token, deadline = self._admit(minted, admitted.subject, session_tag(session_id))
                 self.cache.set(key, token, deadline)
@@ -220,6 +250,21 @@ class TokenService:
             return self._flights.run(key, mint)
         except IssuerError as error:
             return self._stale_fallback(cached, admitted.subject, error)
+
+    def holds(self, principal: Principal, session_id: str, resource: str) -> bool:
+        """Whether this session holds a token for ``resource`` (or, for single-use
+        credentials, was given one whose embed session is still open). Reads the cache
+        only; never mints. The token endpoint refreshes only resources a session holds."""
+        admitted, key = self._prepare(principal, session_id, resource)
+        if self._held(self.cache.get(key), admitted.subject):
+            return True
+        grant = self.cache.get(self._grant_key(admitted, session_id, resource))
+        return self._held(grant, admitted.subject)
+
+    @staticmethod
+    def _held(entry: EmbedToken | None, subject: str) -> bool:
+        # Present in the cache means before its deadline (exp - min_remaining for a token).
+        return entry is not None and entry.subject == subject
 
     def invalidate_session(self, session_id: str) -> int:
         """Purge a session's tokens (logout)."""
@@ -247,6 +292,11 @@ class TokenService:
                     return again
                 minted = await self.issuer.aissue(self._request(admitted, resource))
                 if minted.single_use:
+                    if resource is not None:
+                        await self.cache.aset(
+                            self._grant_key(admitted, session_id, resource),
+                            *self._grant(minted, admitted.subject, session_id),
+                        )
                     return minted
                 token, deadline = self._admit(minted, admitted.subject, session_tag(session_id))
                 await self.cache.aset(key, token, deadline)
@@ -256,6 +306,14 @@ class TokenService:
             return await self._flights.arun(key, mint)
         except IssuerError as error:
             return self._stale_fallback(cached, admitted.subject, error)
+
+    async def aholds(self, principal: Principal, session_id: str, resource: str) -> bool:
+        """Async face of :meth:`holds`."""
+        admitted, key = self._prepare(principal, session_id, resource)
+        if self._held(await self.cache.aget(key), admitted.subject):
+            return True
+        grant = await self.cache.aget(self._grant_key(admitted, session_id, resource))
+        return self._held(grant, admitted.subject)
 
     async def ainvalidate_session(self, session_id: str) -> int:
         return await self.cache.ainvalidate(session_tag=session_tag(session_id))

@@ -17,6 +17,7 @@ from typing import Any
 from .engine import Engine
 from .errors import EmbedgateError
 from .web.gate import (
+    MAX_BODY,
     PagePlan,
     SessionDecision,
     WebGate,
@@ -69,6 +70,24 @@ def web_request(environ: Environ) -> WebRequest:
         headers=headers,
         root=_root(environ),
     )
+
+
+def read_body(environ: Environ, limit: int = MAX_BODY + 1) -> bytes:
+    """The request body, but no more than ``limit`` bytes. PEP 3333: never read past
+    ``CONTENT_LENGTH`` (absent means no body, unless the server says ``wsgi.input_terminated``)."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or -1)
+    except ValueError:
+        length = -1
+    if length < 0:
+        if not environ.get("wsgi.input_terminated"):
+            return b""
+        length = limit
+    data: bytes = stream.read(min(length, limit)) if length else b""
+    return data
 
 
 def _root(environ: Environ) -> str:
@@ -143,6 +162,10 @@ class EmbedgateWSGIMiddleware:
         early = self.gate.check_token_request(request)
         if early is not None:
             return early
+        post = request.method.upper() == "POST"
+        ask = self.gate.token_ask(request, read_body(environ) if post else b"")
+        if isinstance(ask, WebResponse):
+            return ask
         decision = None
         try:
             principal = self.gate.principal_for(self.user(environ))
@@ -152,10 +175,13 @@ class EmbedgateWSGIMiddleware:
             early = self.gate.throttle(decision, principal)
             if early is not None:
                 return early
-            token = self.engine.service.get_token(principal, decision.session_id)
+            service, session_id, resource = self.engine.service, decision.session_id, ask.resource
+            if resource is not None and not service.holds(principal, session_id, resource):
+                return self.gate.not_granted(decision)
+            token = service.get_token(principal, session_id, resource)
         except EmbedgateError as error:
             return self.gate.failure(error, decision)
-        return self.gate.token_response(token, decision)
+        return self.gate.token_response(token, decision, resource)
 
     def page_snippet(self, environ: Environ, plan: PagePlan) -> tuple[bytes | None, bytes | None]:
         """The snippet for a finished page and the cookie to set with it; (None, None)

@@ -178,6 +178,7 @@ def test_snippet_and_endpoint_payload(principal: Principal) -> None:
         {
             "src": token.url,
             "data-embedgate-resource": "dashboard:12",
+            "data-embedgate-refresh": "none",
             "frameborder": "0",
             "width": "100%",
         },

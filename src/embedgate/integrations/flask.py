@@ -26,7 +26,7 @@ from ..engine import Engine
 from ..errors import ConfigurationError, EmbedgateError, PrincipalError
 from ..templating import PageHelpers, page_injector
 from ..token import EmbedToken
-from ..web.gate import WebGate, WebResponse
+from ..web.gate import MAX_BODY, WebGate, WebResponse
 from ..web.headers import Headers
 from ..web.session import read_session_cookie
 from ..wsgi import web_request
@@ -212,6 +212,11 @@ class EmbedGate:
         early = gate.check_token_request(web)
         if early is not None:
             return _to_flask(early)
+        # Werkzeug's stream stops at Content-Length (and is empty without one): bounded.
+        body = request.stream.read(MAX_BODY + 1) if request.method == "POST" else b""
+        ask = gate.token_ask(web, body)
+        if isinstance(ask, WebResponse):
+            return _to_flask(ask)
         try:
             principal = state.engine.principal_for(self.current_user())
         except PrincipalError as error:  # a user object the mapping cannot read
@@ -222,11 +227,14 @@ class EmbedGate:
         early = gate.throttle(decision)
         if early is not None:
             return _to_flask(early)
+        service, resource = state.engine.service, ask.resource
         try:
-            token = state.engine.service.get_token(principal, decision.session_id)
+            if resource is not None and not service.holds(principal, decision.session_id, resource):
+                return _to_flask(gate.not_granted(decision))
+            token = service.get_token(principal, decision.session_id, resource)
         except EmbedgateError as error:
             return _to_flask(gate.failure(error, decision))
-        return _to_flask(gate.token_response(token, decision))
+        return _to_flask(gate.token_response(token, decision, resource))
 
     def _script_view(self) -> Response:
         return _to_flask(_state().gate.script_response(web_request(request.environ)))

@@ -261,9 +261,10 @@ class LookerProfile(ProfileBase):
     def snippet(
         self, kind: str, resource: str | None, token: EmbedToken, options: Mapping[str, str]
     ) -> str:
-        """An iframe on the one-time URL. It carries no ``data-embedgate-token``: the URL
-        opens a Looker session that lasts ``EMBEDGATE_LOOKER_SESSION_LENGTH`` on its own, and
-        swapping in a new one-time URL would reload the dashboard."""
+        """An iframe on the one-time URL. It carries no ``data-embedgate-token`` and says
+        ``data-embedgate-refresh="none"``: the URL opens a Looker session that lasts
+        ``EMBEDGATE_LOOKER_SESSION_LENGTH`` on its own, and swapping in a new one-time URL
+        would reload the dashboard, so embedgate.js leaves the iframe alone."""
         self.check_kind(kind)
         html.check_options(self.name, kind, options)
         if not token.url:
@@ -273,6 +274,7 @@ class LookerProfile(ProfileBase):
             [
                 ("src", token.url),
                 ("data-embedgate-resource", f"{kind}:{resource}"),
+                ("data-embedgate-refresh", "none"),
                 ("frameborder", "0"),
                 *html.presentation(options),
             ],

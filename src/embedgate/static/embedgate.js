@@ -1,4 +1,4 @@
-/*! embedgate: keeps the page's embed token fresh. No dependencies, ES2017. */
+/*! embedgate: keeps the page's embed tokens fresh. No dependencies, ES2017. */
 (function () {
   "use strict";
   if (window.embedgate && window.embedgate.getToken) return; // loaded twice
@@ -10,6 +10,8 @@
   var MAX_BACKOFF = 60; // s
   var MARGIN = 5; // s: a token this close to expiry is stale
   var MIN_DELAY = 2; // s: floor between scheduled refreshes
+  var SDK_POLL = 100; // ms: how often to look for a provider SDK loaded by the page
+  var SDK_WAIT = 20000; // ms: give up waiting for it after this long
   var TAB = Math.random().toString(36).slice(2);
 
   var script = document.currentScript || document.querySelector("script[data-endpoint]");
@@ -31,6 +33,9 @@
   var election = null;
   var waiters = [];
   var templates = new WeakMap();
+  var resources = Object.create(null); // resource name -> its token and timer (see entry())
+  var handed = new WeakSet(); // SDK mount points already handed to their SDK
+  var sdkWait = null;
   var channel = typeof BroadcastChannel === "function" ? new BroadcastChannel("embedgate") : null;
 
   function noop() {}
@@ -97,13 +102,18 @@
     if (el.getAttribute(attr) !== value) el.setAttribute(attr, value);
   }
 
+  function within(root, sel) {
+    var found = root.nodeType === 1 && root.matches(sel) ? [root] : [];
+    if (root.querySelectorAll) found.push.apply(found, root.querySelectorAll(sel));
+    return found;
+  }
+
+  // Elements bound to one resource get that resource's token, never the session's.
   function applyAll(root) {
     if (!state.token) return;
-    var sel = "[data-embedgate-token]";
-    if (root.nodeType === 1 && root.matches(sel)) applyTo(root, state.token);
-    if (root.querySelectorAll) {
-      root.querySelectorAll(sel).forEach(function (el) { applyTo(el, state.token); });
-    }
+    within(root, "[data-embedgate-token]:not([data-embedgate-resource])").forEach(function (el) {
+      applyTo(el, state.token);
+    });
   }
 
   // --- state
@@ -123,7 +133,7 @@
     schedule();
     if (changed) {
       applyAll(document);
-      emit("embedgate:token", { token: token, expiresAt: expiresAt });
+      emit("embedgate:token", { token: token, expiresAt: expiresAt, resource: null });
     }
     waiters.splice(0).forEach(function (f) { f(); });
   }
@@ -173,19 +183,21 @@
     return s > 0 ? s : 0;
   }
 
-  async function fetchToken() {
+  // One call of the endpoint: the session's token, or with a resource name that resource's.
+  async function ask(resource) {
     var ctrl = new AbortController();
     var t = setTimeout(function () { ctrl.abort(); }, FETCH_TIMEOUT);
+    var headers = { "X-Embedgate": "1", Accept: "application/json" };
+    var init = { method: "POST", credentials: "same-origin", cache: "no-store", headers: headers,
+      signal: ctrl.signal };
+    if (resource !== null) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify({ resource: resource });
+    }
     var res;
     var body = null;
     try {
-      res = await fetch(endpoint, {
-        method: "POST",
-        credentials: "same-origin",
-        cache: "no-store",
-        headers: { "X-Embedgate": "1", Accept: "application/json" },
-        signal: ctrl.signal,
-      });
+      res = await fetch(endpoint, init);
       body = await res.json().catch(function () { return null; });
     } catch (e) {
       throw failure(0, ctrl.signal.aborted ? "timeout" : "network", 0);
@@ -198,13 +210,20 @@
       var refreshIn = num(body.refresh_in)
         ? body.refresh_in
         : 0.8 * (num(body.expires_in) ? body.expires_in : body.expires_at - skew - at);
-      adopt(body.token, body.expires_at, at + Math.max(0, refreshIn), body.expires_at - skew, at);
-      share();
-      return body.token;
+      return { token: body.token, expiresAt: body.expires_at, at: at,
+        refreshAtL: at + Math.max(0, refreshIn), expiresAtL: body.expires_at - skew,
+        url: typeof body.url === "string" ? body.url : null };
     }
     var code = body && typeof (body.error || body.code) === "string" ? body.error || body.code : "";
     code = code || (res.ok ? "bad_response" : "http_" + res.status);
     throw failure(res.status, code, retryAfter(res));
+  }
+
+  async function fetchToken() {
+    var got = await ask(null);
+    adopt(got.token, got.expiresAt, got.refreshAtL, got.expiresAtL, got.at);
+    share();
+    return got.token;
   }
 
   // --- coordination between tabs
@@ -277,17 +296,32 @@
     return inflight;
   }
 
+  // Seconds to wait after the n-th failure in a row: exponential, jittered, Retry-After.
+  function backoff(n, err) {
+    var cap = Math.min(MAX_BACKOFF, Math.pow(2, n - 1));
+    var delay = cap / 2 + (Math.random() * cap) / 2;
+    if (err.retryAfter > 0) delay = Math.max(delay, Math.min(err.retryAfter, 3600));
+    return delay;
+  }
+
   function failed(err) {
     if (err.status === 401) {
       unauthenticated(true);
       return;
     }
-    failures++;
-    var cap = Math.min(MAX_BACKOFF, Math.pow(2, failures - 1));
-    var delay = cap / 2 + (Math.random() * cap) / 2;
-    if (err.retryAfter > 0) delay = Math.max(delay, Math.min(err.retryAfter, 3600));
-    notBefore = nowL() + delay;
-    schedule(delay);
+    if (err.code === "not_configured") {
+      // The server cannot issue a session token (e.g. only resource-bound tokens exist):
+      // retrying will not change that until it is reconfigured.
+      clearTimeout(timer);
+      timer = null;
+      notBefore = Infinity;
+    } else {
+      failures++;
+      var delay = backoff(failures, err);
+      notBefore = nowL() + delay;
+      schedule(delay);
+    }
+    // Last: a listener asking for a token again meets the backoff just set.
     emit("embedgate:error", { status: err.status || 0, code: err.code || "error" });
   }
 
@@ -296,6 +330,12 @@
     clearTimeout(timer);
     timer = null;
     state = EMPTY;
+    Object.keys(resources).forEach(function (name) {
+      var e = resources[name];
+      clearTimeout(e.timer);
+      e.timer = null;
+      e.token = null;
+    });
     if (tell) post({ type: "unauth" });
     emit("embedgate:unauthenticated", { status: 401 });
   }
@@ -308,6 +348,220 @@
     return waitForToken(wait * 1000).then(function () {
       return refresh(force, t0);
     });
+  }
+
+  // --- resource-bound tokens (Metabase static embedding, Looker): each element carrying
+  // data-embedgate-resource follows its resource's token, on a timer of its own. The endpoint
+  // refreshes only resources the page embedded for this session. No cross-tab coordination.
+  function entry(name) {
+    var e = resources[name];
+    if (!e) {
+      e = resources[name] = { name: name, token: null, url: null, expiresAt: 0, refreshAtL: 0,
+        expiresAtL: 0, timer: null, failures: 0, notBefore: 0, inflight: null, refused: false };
+    }
+    return e;
+  }
+
+  function staleR(e) {
+    var t = nowL();
+    return !e.token || t >= e.refreshAtL || t >= e.expiresAtL - MARGIN;
+  }
+
+  // Elements the script keeps current for a resource: not SDK mounts (their SDK asks through
+  // embedgate.getToken), not data-embedgate-refresh="none" (Looker: a new one-time URL
+  // would reload a dashboard whose Looker session outlives the URL).
+  function followers(root, name) {
+    return within(root, "[data-embedgate-resource]").filter(function (el) {
+      return !el.hasAttribute("data-embedgate-sdk") &&
+        el.getAttribute("data-embedgate-refresh") !== "none" &&
+        (name === undefined || el.getAttribute("data-embedgate-resource") === name);
+    });
+  }
+
+  function safeUrl(u) {
+    return /^https?:\/\//i.test(u) || (u.charAt(0) === "/" && u.charAt(1) !== "/");
+  }
+
+  function applyResource(el, e) {
+    var attr = el.getAttribute("data-embedgate-token");
+    var tpl = el.getAttribute("data-embedgate-url-template");
+    var value = null;
+    if (tpl && tpl.indexOf("{token}") >= 0) {
+      attr = attr || "src";
+      value = tpl.split("{token}").join(encodeURIComponent(e.token));
+    } else if (e.url && (!attr || attr === "src") && safeUrl(e.url)) {
+      attr = "src";
+      value = e.url;
+    } else if (attr && attr !== "src" && attr !== "href") {
+      value = e.token; // never a bare token in a URL attribute
+    }
+    if (value !== null && el.getAttribute(attr) !== value) el.setAttribute(attr, value);
+  }
+
+  function adoptResource(e, got) {
+    var changed = got.token !== e.token;
+    e.token = got.token;
+    e.url = got.url;
+    e.expiresAt = got.expiresAt;
+    e.refreshAtL = got.refreshAtL;
+    e.expiresAtL = got.expiresAtL;
+    e.failures = 0;
+    e.notBefore = 0;
+    e.refused = false;
+    scheduleResource(e);
+    if (changed) {
+      followers(document, e.name).forEach(function (el) { applyResource(el, e); });
+      emit("embedgate:token", { token: e.token, expiresAt: e.expiresAt, resource: e.name });
+    }
+  }
+
+  function scheduleResource(e, delay) {
+    clearTimeout(e.timer);
+    e.timer = null;
+    // Only resources with elements to keep current refresh on their own; others (asked for
+    // through embedgate.getToken) are fetched again when asked and stale.
+    if (stopped || e.refused || !followers(document, e.name).length) return;
+    if (delay === undefined) {
+      if (!e.token) return;
+      var due = Math.min(e.refreshAtL, e.expiresAtL - MARGIN);
+      delay = Math.max(MIN_DELAY, due - nowL()) + Math.random();
+    }
+    e.timer = setTimeout(function () {
+      e.timer = null;
+      refreshResource(e).catch(noop);
+    }, Math.min(delay * 1000, 2147483647));
+  }
+
+  function refreshResource(e) {
+    if (e.inflight) return e.inflight;
+    e.inflight = ask(e.name).then(
+      function (got) { e.inflight = null; adoptResource(e, got); return got.token; },
+      function (err) { e.inflight = null; resourceFailed(e, err); throw err; },
+    );
+    return e.inflight;
+  }
+
+  function resourceFailed(e, err) {
+    if (err.status === 401) {
+      unauthenticated(true);
+      return;
+    }
+    if (err.code === "resource_not_granted" || err.code === "not_configured") {
+      // Not this session's to refresh (or never issuable): a page load grants it again.
+      e.refused = true;
+      clearTimeout(e.timer);
+      e.timer = null;
+    } else {
+      e.failures++;
+      var delay = backoff(e.failures, err);
+      e.notBefore = nowL() + delay;
+      scheduleResource(e, delay);
+    }
+    emit("embedgate:error", { status: err.status || 0, code: err.code || "error", resource: e.name });
+  }
+
+  // Explicit calls wait out a backoff too.
+  function requestResource(name) {
+    var e = entry(name);
+    var wait = e.notBefore - nowL();
+    if (e.inflight || wait <= 0) return refreshResource(e);
+    return new Promise(function (resolve) { setTimeout(resolve, wait * 1000); }).then(function () {
+      return refreshResource(e);
+    });
+  }
+
+  // New resources under root: learn their token's timing from the endpoint (a cache hit);
+  // known ones: bring the new elements up to date.
+  function followResources(root) {
+    followers(root).forEach(function (el) {
+      var e = entry(el.getAttribute("data-embedgate-resource"));
+      if (e.token) applyResource(el, e);
+      else if (!e.inflight && !e.refused && !stopped) refreshResource(e).catch(noop);
+    });
+  }
+
+  // --- provider SDKs: mount points the page's SDK script fills, asking embedgate for tokens
+  function whenSdk(name) {
+    var found = function () {
+      var sdk = window[name];
+      return sdk && typeof sdk.embedDashboard === "function" ? sdk : null;
+    };
+    if (found()) return Promise.resolve(found());
+    if (!sdkWait) {
+      sdkWait = new Promise(function (resolve, reject) {
+        var started = Date.now();
+        var poll = setInterval(function () {
+          var sdk = found();
+          if (sdk || Date.now() - started >= SDK_WAIT) {
+            clearInterval(poll);
+            sdkWait = null;
+            if (sdk) resolve(sdk);
+            else reject(new Error("embedgate: " + name + " did not load"));
+          }
+        }, SDK_POLL);
+      });
+    }
+    return sdkWait;
+  }
+
+  // data-embedgate-filters: a JSON object as the SDK takes it ({"visible": .., "expanded": ..}),
+  // or "hidden", "collapsed", "expanded".
+  function uiFilters(value) {
+    var v = (value || "").trim();
+    if (v.charAt(0) === "{") {
+      try {
+        var parsed = JSON.parse(v);
+        return parsed && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : null;
+      } catch (e) {
+        return null;
+      }
+    }
+    v = v.toLowerCase();
+    if (v === "hidden" || v === "false") return { visible: false };
+    if (v === "collapsed") return { visible: true, expanded: false };
+    if (v === "expanded" || v === "visible" || v === "true") return { visible: true, expanded: true };
+    return null;
+  }
+
+  function embedSuperset(sdk, el) {
+    var data = el.dataset;
+    var resource = data.embedgateResource; // a per-dashboard guest token, if the mount names one
+    var ui = { hideTitle: data.embedgateHideTitle === "true" };
+    var filters = uiFilters(data.embedgateFilters);
+    if (filters) ui.filters = filters;
+    return sdk.embedDashboard({
+      id: data.embedgateDashboard,
+      supersetDomain: data.embedgateDomain,
+      mountPoint: el,
+      fetchGuestToken: function () {
+        return resource ? window.embedgate.getToken(resource) : window.embedgate.getToken();
+      },
+      dashboardUiConfig: ui,
+    });
+  }
+
+  function handOver(root) {
+    var mounts = within(root, '[data-embedgate-sdk="superset"]').filter(function (el) {
+      return !handed.has(el);
+    });
+    if (!mounts.length) return;
+    whenSdk("supersetEmbeddedSdk").then(function (sdk) {
+      mounts.forEach(function (el) {
+        if (handed.has(el)) return;
+        handed.add(el); // once per element, whatever the outcome
+        Promise.resolve()
+          .then(function () { return embedSuperset(sdk, el); })
+          .catch(function () { emit("embedgate:error", { status: 0, code: "sdk_embed_failed" }); });
+      });
+    }, function () {
+      emit("embedgate:error", { status: 0, code: "sdk_missing" });
+    });
+  }
+
+  function scan(root) {
+    applyAll(root);
+    followResources(root);
+    handOver(root);
   }
 
   function onMessage(ev) {
@@ -342,20 +596,39 @@
   }
 
   function wake() {
-    if (!stopped && document.visibilityState !== "hidden" && nowL() >= notBefore && isStale()) {
-      refresh(false).catch(noop);
-    }
+    if (stopped || document.visibilityState === "hidden") return;
+    var t = nowL();
+    if (t >= notBefore && isStale()) refresh(false).catch(noop);
+    Object.keys(resources).forEach(function (name) {
+      var e = resources[name];
+      if (e.token && !e.refused && !e.inflight && t >= e.notBefore && staleR(e)) {
+        refreshResource(e).catch(noop);
+      }
+    });
   }
 
   // --- start
   window.embedgate = {
     // A fresh token: fits Superset's fetchGuestToken, Metabase's fetchRequestToken,
-    // ThoughtSpot's getAuthToken.
-    getToken: function () {
+    // ThoughtSpot's getAuthToken. With a resource name (data-embedgate-resource), that
+    // resource's token; the session must hold one (its page embedded the resource).
+    getToken: function (resource) {
+      if (typeof resource === "string" && resource) {
+        var e = entry(resource);
+        return e.token && !staleR(e) ? Promise.resolve(e.token) : requestResource(resource);
+      }
       return state.token && !isStale() ? Promise.resolve(state.token) : request(false);
     },
-    refresh: function () { return request(true); },
-    current: function () {
+    refresh: function (resource) {
+      return typeof resource === "string" && resource ? requestResource(resource) : request(true);
+    },
+    current: function (resource) {
+      if (typeof resource === "string" && resource) {
+        var e = resources[resource];
+        return e && e.token
+          ? { token: e.token, expiresAt: e.expiresAt, url: e.url, resource: resource }
+          : null;
+      }
       return state.token ? { token: state.token, expiresAt: state.expiresAt } : null;
     },
   };
@@ -367,7 +640,7 @@
   window.addEventListener("pageshow", function (e) { if (e.persisted) wake(); });
   if (typeof MutationObserver === "function") {
     new MutationObserver(function (records) {
-      records.forEach(function (r) { r.addedNodes.forEach(applyAll); });
+      records.forEach(function (r) { r.addedNodes.forEach(scan); });
     }).observe(document.documentElement, { childList: true, subtree: true });
   }
 
@@ -383,6 +656,17 @@
     post({ type: "want" });
     waitForToken(ASK_WAIT).then(function () {
       if (isStale()) refresh(false).catch(noop);
+    });
+  }
+
+  // Resources and SDK mounts already in the page (again once it is parsed, for a script
+  // that runs before the body; both steps skip what they have seen).
+  followResources(document);
+  handOver(document);
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () {
+      followResources(document);
+      handOver(document);
     });
   }
 })();

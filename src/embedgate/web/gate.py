@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 
 from ..canonical import canonical_json
 from ..engine import Engine
-from ..errors import EmbedgateError, IssuerError, PrincipalError
+from ..errors import ConfigurationError, EmbedgateError, IssuerError, PrincipalError
 from ..principal import Principal
 from ..token import EmbedToken
 from .headers import Headers, parse_content_type
@@ -75,6 +75,9 @@ _PLAIN_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]*")
 _PLAIN_NONCE = re.compile(r"[A-Za-z0-9+/_=-]+")
 _PARTS_CACHE = 64  # mount points remembered by the snippet cache
 _PRINCIPALS_CACHE = 512  # claim sets remembered by WebGate.principal_for
+MAX_BODY: Final = 1024  # bytes of a token request body; shells read at most one more
+MAX_RESOURCE: Final = 256  # characters of a resource name
+_RESOURCE_RULE: Final = f"must be a non-empty string of at most {MAX_RESOURCE} printable characters"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,17 @@ class PagePlan:
     csp: list[bytes] = field(repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class TokenAsk:
+    """What a token request asks for: the session's token (``resource`` None), or the
+    token bound to one resource (``data-embedgate-resource`` in the page)."""
+
+    resource: str | None = None
+
+
+SESSION_TOKEN: Final = TokenAsk()
+
+
 def _json_response(status: int, data: dict[str, Any], *extra: tuple[bytes, bytes]) -> WebResponse:
     body = json.dumps(data, separators=(",", ":")).encode("utf-8")
     headers = Headers(
@@ -133,6 +147,67 @@ def _json_response(status: int, data: dict[str, Any], *extra: tuple[bytes, bytes
 
 def _error(status: int, code: str, message: str, *extra: tuple[bytes, bytes]) -> WebResponse:
     return _json_response(status, {"error": code, "message": message}, *extra)
+
+
+def _invalid(field: str, problem: str) -> WebResponse:
+    return _json_response(
+        400, {"error": "invalid_request", "field": field, "message": f"{field}: {problem}"}
+    )
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError("duplicate key")
+        out[key] = value
+    return out
+
+
+def _declared_length(headers: Headers) -> int | None:
+    value = headers.get(b"content-length")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def parse_token_body(headers: Headers, body: bytes) -> TokenAsk | WebResponse:
+    """What a token request asks for, from its headers and body (read bounded by the shell:
+    at most ``MAX_BODY + 1`` bytes), or the error to answer.
+
+    No body: the session's token. Else ``Content-Type: application/json`` and a JSON object
+    ``{"resource": "<name>"}`` of at most ``MAX_BODY`` bytes; 413 when larger, 415 for
+    another type, 400 naming the field for anything else.
+    """
+    declared = _declared_length(headers)
+    if len(body) > MAX_BODY or (declared is not None and declared > MAX_BODY):
+        return _error(413, "body_too_large", f"the body may hold at most {MAX_BODY} bytes")
+    if not body:
+        return SESSION_TOKEN
+    media_type, params = parse_content_type(headers.get(b"content-type"))
+    if media_type != "application/json" or params.get("charset", "utf-8").lower() != "utf-8":
+        return _error(415, "unsupported_media_type", "Content-Type: send application/json")
+    try:
+        data = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
+        return _invalid("body", "expected a JSON object (UTF-8, no duplicate keys)")
+    if not isinstance(data, dict):
+        return _invalid("body", "expected a JSON object")
+    if set(data) - {"resource"}:
+        return _invalid("body", "only the field 'resource' is accepted")
+    if "resource" not in data:
+        return _invalid("resource", "is required in a non-empty body")
+    resource = data["resource"]
+    if (
+        not isinstance(resource, str)
+        or not 0 < len(resource) <= MAX_RESOURCE
+        or not resource.isprintable()
+    ):
+        return _invalid("resource", _RESOURCE_RULE)
+    return TokenAsk(resource)
 
 
 def _with_cookie(response: WebResponse, decision: SessionDecision | None) -> WebResponse:
@@ -327,6 +402,25 @@ class WebGate:
     def unauthenticated(self) -> WebResponse:
         return _error(401, "unauthenticated", "log in first")
 
+    def token_ask(self, request: WebRequest, body: bytes) -> TokenAsk | WebResponse:
+        """:func:`parse_token_body` for this request (a GET asks for the session's token)."""
+        if request.method.upper() != "POST":
+            return SESSION_TOKEN
+        return parse_token_body(request.headers, body)
+
+    def not_granted(self, decision: SessionDecision) -> WebResponse:
+        """403 for a resource this session holds no token for: the endpoint refreshes only
+        what a page already embedded for the session (through ``embed_snippet``)."""
+        log.info("embedgate: refused a token for a resource the session does not hold")
+        return _with_cookie(
+            _error(
+                403,
+                "resource_not_granted",
+                "this session holds no token for that resource; load the page embedding it",
+            ),
+            decision,
+        )
+
     def throttle(
         self, decision: SessionDecision, principal: Principal | None = None
     ) -> WebResponse | None:
@@ -350,10 +444,16 @@ class WebGate:
             decision,
         )
 
-    def token_response(self, token: EmbedToken, decision: SessionDecision) -> WebResponse:
+    def token_response(
+        self, token: EmbedToken, decision: SessionDecision, resource: str | None = None
+    ) -> WebResponse:
+        """200 with the token's JSON payload (shaped by the profile; ``"resource"`` added
+        for a resource-bound token)."""
         now = self.engine.clock.now()
         payload = token.payload(now)
         payload["expires_in"], payload["refresh_in"] = client_timing(token, now)
+        if resource is not None:
+            payload["resource"] = resource
         extend = getattr(self.engine.profile, "endpoint_payload", None)
         if callable(extend):
             payload = extend(token, payload)
@@ -365,8 +465,17 @@ class WebGate:
         self, error: EmbedgateError, decision: SessionDecision | None = None
     ) -> WebResponse:
         """403 when the principal is refused (unreadable, or against the attribute policy),
-        503 with ``Retry-After`` when the issuer failed; anything else is raised again."""
-        if isinstance(error, PrincipalError):
+        503 with ``Retry-After`` when the issuer failed, 500 ``not_configured`` when the
+        configuration cannot issue this token (e.g. a session token from a provider whose
+        tokens are all bound to a resource: the script stops asking); anything else is
+        raised again."""
+        if isinstance(error, ConfigurationError):
+            # The message names a setting (never a secret) but stays in the server's log.
+            log.error("embedgate: the token endpoint cannot issue this token: %s", error)
+            response = _error(
+                500, "not_configured", "embedgate cannot issue this token; see the server log"
+            )
+        elif isinstance(error, PrincipalError):
             log.warning("embedgate: principal refused (%s)", error.field)
             response = _error(403, "principal_rejected", str(error))
         elif isinstance(error, IssuerError):

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from ...errors import EmbedgateError, PrincipalError
 from ...principal import Principal
 from ...templating import PageHelpers, page_injector
-from ...web.gate import WebRequest, WebResponse
+from ...web.gate import MAX_BODY, TokenAsk, WebRequest, WebResponse
 from ...web.headers import Headers
 from ...web.injection import HtmlInjector
 from .principal import django_principal
@@ -140,12 +140,21 @@ class EmbedgateMiddleware:
             return state.gate.jwks_response(web)
         return state.gate.check_token_request(web)
 
+    def _ask(
+        self, web: WebRequest, request: HttpRequest, state: DjangoState
+    ) -> TokenAsk | WebResponse:
+        """What the token request asks for (its body read bounded)."""
+        return state.gate.token_ask(web, _read_body(request) if request.method == "POST" else b"")
+
     def _serve(
         self, route: str, web: WebRequest, request: HttpRequest, state: DjangoState
     ) -> WebResponse:
         early = self._early(route, web, state)
         if early is not None:
             return early
+        ask = self._ask(web, request, state)
+        if isinstance(ask, WebResponse):
+            return ask
         try:
             principal = state.engine.principal_for(self.principal(request))
         except PrincipalError as error:  # a user the mapping cannot read
@@ -156,11 +165,14 @@ class EmbedgateMiddleware:
         early = state.gate.throttle(decision)
         if early is not None:
             return early
+        service, resource = state.engine.service, ask.resource
         try:
-            token = state.engine.service.get_token(principal, decision.session_id)
+            if resource is not None and not service.holds(principal, decision.session_id, resource):
+                return state.gate.not_granted(decision)
+            token = service.get_token(principal, decision.session_id, resource)
         except EmbedgateError as error:
             return state.gate.failure(error, decision)
-        return state.gate.token_response(token, decision)
+        return state.gate.token_response(token, decision, resource)
 
     async def _aserve(
         self, route: str, web: WebRequest, request: HttpRequest, state: DjangoState
@@ -168,6 +180,9 @@ class EmbedgateMiddleware:
         early = self._early(route, web, state)
         if early is not None:
             return early
+        ask = self._ask(web, request, state)  # Django's ASGI handler has spooled the body
+        if isinstance(ask, WebResponse):
+            return ask
         try:
             user = await sync_to_async(self.principal)(request)
             principal = state.engine.principal_for(user)
@@ -179,8 +194,22 @@ class EmbedgateMiddleware:
         early = state.gate.throttle(decision)
         if early is not None:
             return early
+        service, resource = state.engine.service, ask.resource
         try:
-            token = await state.engine.service.aget_token(principal, decision.session_id)
+            if resource is not None and not await service.aholds(
+                principal, decision.session_id, resource
+            ):
+                return state.gate.not_granted(decision)
+            token = await service.aget_token(principal, decision.session_id, resource)
         except EmbedgateError as error:
             return state.gate.failure(error, decision)
-        return state.gate.token_response(token, decision)
+        return state.gate.token_response(token, decision, resource)
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    """At most ``MAX_BODY + 1`` bytes of the body; ``request.body`` would read it all (up
+    to ``DATA_UPLOAD_MAX_MEMORY_SIZE``). A body something already read is cut the same."""
+    if hasattr(request, "_body"):  # read already (request.body): reading again would raise
+        return bytes(request._body[: MAX_BODY + 1])
+    data: bytes = request.read(MAX_BODY + 1)
+    return data
