@@ -170,11 +170,14 @@ def find_insertion_point(body: bytes) -> InsertionPoint | None:
     before the last ``</body>`` (any case). ``None`` if there is no such place, or if the page
     already carries the snippet (``id="embedgate-token"``), so a page is never injected twice.
     """
-    if _ALREADY in body:
-        return None
-    pos = body.find(MARKER)
-    if pos >= 0:
-        return InsertionPoint(pos, pos + len(MARKER), "marker")
+    # Both the marker and a previous snippet contain "embedgate": most pages hold neither,
+    # and one scan for the common word costs half of scanning for the two.
+    if body.find(b"embedgate") >= 0:
+        if _ALREADY in body:
+            return None
+        pos = body.find(MARKER)
+        if pos >= 0:
+            return InsertionPoint(pos, pos + len(MARKER), "marker")
     m = _HEAD_END.search(body)
     if m:
         return InsertionPoint(m.start(), m.start(), "head")
