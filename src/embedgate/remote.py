@@ -26,9 +26,17 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any, Final
 
 import anyio
-import httpx
 
-from .errors import IssuerError
+from .errors import ConfigurationError, IssuerError
+from .http_policy import HttpPolicy as HttpPolicy  # noqa: PLC0414 - re-exported
+
+try:
+    import httpx
+except ImportError:  # pragma: no cover - depends on the installed extras
+    raise ConfigurationError(
+        "EMBEDGATE_PROVIDER",
+        "this provider mints tokens over HTTP and needs httpx: pip install 'embedgate[http]'",
+    ) from None
 from .issuer import IssueRequest
 from .token import EmbedToken
 
@@ -48,30 +56,6 @@ _DEFAULT_RETRY_AFTER: Final = {
     REJECTED: 60.0,
     MALFORMED: 30.0,
 }
-
-
-@dataclass(frozen=True)
-class HttpPolicy:
-    """Timeouts (seconds) and retries for one provider."""
-
-    connect_timeout: float = 3.0
-    read_timeout: float = 10.0
-    retries: int = 2
-    backoff: float = 0.2
-    backoff_max: float = 2.0
-
-    def timeout(self) -> httpx.Timeout:
-        return httpx.Timeout(
-            connect=self.connect_timeout,
-            read=self.read_timeout,
-            write=self.read_timeout,
-            pool=self.connect_timeout,
-        )
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Backoff before retry number ``attempt`` (0-based): exponential, half jittered."""
-        base = min(self.backoff_max, self.backoff * 2.0**attempt)
-        return base / 2 + rng.random() * base / 2
 
 
 @dataclass(frozen=True)
@@ -201,7 +185,7 @@ class RemoteMinter(ABC):
         # Cookies travel per exchange (explicit headers): a shared jar would mix the
         # sessions of concurrent exchanges, so the clients' jars refuse every cookie.
         return {
-            "timeout": self.policy.timeout(),
+            "timeout": _timeout(self.policy),
             "follow_redirects": False,
             "cookies": CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
             "headers": {"accept": "application/json", "user-agent": "embedgate"},
@@ -362,6 +346,15 @@ class RemoteMinter(ABC):
                 status=status,
             )
         return self.error(REJECTED, f"the {call.what} was refused (HTTP {status})", status=status)
+
+
+def _timeout(policy: HttpPolicy) -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=policy.connect_timeout,
+        read=policy.read_timeout,
+        write=policy.read_timeout,
+        pool=policy.connect_timeout,
+    )
 
 
 def _loop_key() -> object:

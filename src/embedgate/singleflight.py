@@ -9,12 +9,13 @@ a task of the same process still mint once.
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import anyio
-import sniffio
 
 T = TypeVar("T")
 
@@ -45,11 +46,21 @@ class _Flight(Generic[T]):
 
 
 def _on_event_loop_thread() -> bool:
+    """True when called (synchronously) from code an event loop runs in this thread."""
     try:
-        sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        return False
-    return True
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return True
+    trio = sys.modules.get("trio")  # only loaded when an app runs on trio
+    if trio is not None:
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            return False
+        return True
+    return False
 
 
 class SingleFlight(Generic[T]):

@@ -1,28 +1,31 @@
 """Provider profiles: how a principal becomes each analytics provider's credential.
 
 A profile is selected with ``EMBEDGATE_PROVIDER`` and reads its own settings from
-``EMBEDGATE_<PROVIDER>_*`` keys.
+``EMBEDGATE_<PROVIDER>_*`` keys. Built-in profiles other than ``generic`` are imported when
+first selected (or named, e.g. ``embedgate.providers.ToucanProfile``), so a provider that
+mints over HTTP costs nothing to an app that does not use it.
 """
 
 from __future__ import annotations
 
-from .base import Profile, ProfileBase, get_profile, profile_names, register_profile
-from .generic import GenericProfile
-from .looker import LookerProfile
-from .metabase import MetabaseProfile
-from .superset import SupersetProfile
-from .tableau import TableauProfile
-from .toucan import ToucanProfile
+from typing import Any
 
-for _profile in (
-    GenericProfile(),
-    ToucanProfile(),
-    SupersetProfile(),
-    MetabaseProfile(),
-    TableauProfile(),
-    LookerProfile(),
-):
-    register_profile(_profile)
+from .base import (
+    Profile,
+    ProfileBase,
+    builtin_profile_class,
+    get_profile,
+    profile_names,
+    register_profile,
+)
+from .generic import GenericProfile
+
+register_profile(GenericProfile())
+
+
+def __getattr__(name: str) -> Any:
+    return builtin_profile_class(name)
+
 
 __all__ = [
     "GenericProfile",

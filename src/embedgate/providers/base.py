@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -27,6 +28,14 @@ class Profile(Protocol):
     @property
     def snippet_kinds(self) -> tuple[str, ...]:
         """The ``kind`` values :meth:`snippet` accepts (e.g. ``("dashboard", "question")``)."""
+        ...
+
+    @property
+    def session_tokens(self) -> bool:
+        """Whether the session has one token of its own (what :meth:`resource_for` answers
+        None for), known once :meth:`build_issuer` has run. False when every token is bound
+        to the resource it embeds (Metabase static embedding, Looker): pages then carry no
+        session token and the endpoint refuses to mint one."""
         ...
 
     def build_issuer(self, config: Config, options: Mapping[str, Any]) -> Issuer:
@@ -63,6 +72,10 @@ class ProfileBase:
     name = "base"
     snippet_kinds: tuple[str, ...] = ()
 
+    @property
+    def session_tokens(self) -> bool:
+        return True
+
     def resource_for(self, kind: str, resource: str | None) -> str | None:
         self.check_kind(kind)
         return None
@@ -81,6 +94,24 @@ class ProfileBase:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
+# Built-in profiles are imported on first use: remote-minting ones need httpx (an extra).
+_BUILTIN: dict[str, tuple[str, str]] = {
+    "toucan": ("embedgate.providers.toucan", "ToucanProfile"),
+    "superset": ("embedgate.providers.superset", "SupersetProfile"),
+    "metabase": ("embedgate.providers.metabase", "MetabaseProfile"),
+    "tableau": ("embedgate.providers.tableau", "TableauProfile"),
+    "looker": ("embedgate.providers.looker", "LookerProfile"),
+}
+
+
+def builtin_profile_class(class_name: str) -> type[Any]:
+    """A built-in profile class by name, imported now."""
+    for module_name, name in _BUILTIN.values():
+        if name == class_name:
+            return getattr(importlib.import_module(module_name), name)  # type: ignore[no-any-return]
+    raise AttributeError(class_name)
+
+
 def register_profile(profile: Profile) -> None:
     """Make a profile selectable by ``EMBEDGATE_PROVIDER`` (a custom provider, say)."""
     _PROFILES[profile.name] = profile
@@ -88,15 +119,18 @@ def register_profile(profile: Profile) -> None:
 
 def get_profile(name: str) -> Profile:
     """A fresh copy of the registered profile: each engine configures its own."""
+    key = name.lower()
+    if key not in _PROFILES and key in _BUILTIN:
+        register_profile(builtin_profile_class(_BUILTIN[key][1])())
     try:
-        registered = _PROFILES[name.lower()]
+        registered = _PROFILES[key]
     except KeyError:
         raise ConfigurationError(
             "EMBEDGATE_PROVIDER",
-            f"unknown provider {name!r}; expected one of {', '.join(sorted(_PROFILES))}",
+            f"unknown provider {name!r}; expected one of {', '.join(profile_names())}",
         ) from None
     return copy.copy(registered)
 
 
 def profile_names() -> list[str]:
-    return sorted(_PROFILES)
+    return sorted(set(_PROFILES) | set(_BUILTIN))
