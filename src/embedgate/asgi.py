@@ -206,7 +206,9 @@ class EmbedgateMiddleware:
             if principal is None:
                 return None, None
             decision = await self.session(scope)
-            token = await self.engine.service.aget_token(principal, decision.session_id)
+            token = None
+            if self.gate.needs_session_token(principal):
+                token = await self.engine.service.aget_token(principal, decision.session_id)
         except EmbedgateError as error:
             if not self.gate.page_failure(error):
                 return None, None

@@ -125,7 +125,8 @@ class PageHelpers:
         self._tokens[resource] = token
 
     def get_token(self, resource: str | None, helper: str) -> EmbedToken | None:
-        """The session's token for ``resource``; None (logged) when anonymous or failing."""
+        """The session's token for ``resource``; None (logged) when anonymous or failing,
+        and for ``resource=None`` when the provider has no session token."""
         if resource in self._tokens:
             return self._tokens[resource]
         principal = self.principal()
@@ -133,6 +134,9 @@ class PageHelpers:
             log.debug("embedgate: %s rendered nothing: nobody is logged in", helper)
             return None
         token: EmbedToken | None = None
+        if resource is None and self._no_session_token(principal, helper):
+            self._tokens[None] = None
+            return None
         try:
             token = self.engine.service.get_token(principal, self.session().session_id, resource)
         except EmbedgateError as error:
@@ -150,6 +154,9 @@ class PageHelpers:
             log.debug("embedgate: %s rendered nothing: nobody is logged in", helper)
             return None
         token: EmbedToken | None = None
+        if resource is None and self._no_session_token(principal, helper):
+            self._tokens[None] = None
+            return None
         try:
             token = await self.engine.service.aget_token(
                 principal, self.session().session_id, resource
@@ -159,6 +166,19 @@ class PageHelpers:
         self._tokens[resource] = token
         return token
 
+    def _no_session_token(self, principal: Principal, helper: str) -> bool:
+        """True when the provider has no session token: nothing to mint, and nothing to
+        warn about (a debug line). A principal the attribute policy refuses is recorded
+        and logged as minting would have."""
+        try:
+            if self.gate.needs_session_token(principal):
+                return False
+        except PrincipalError as error:
+            self._failed(helper, error)
+        else:
+            log.debug("embedgate: %s: the provider has no session token", helper)
+        return True
+
     def _failed(self, helper: str, error: EmbedgateError) -> None:
         self._refused = self._refused or isinstance(error, PrincipalError)
         _log_failure(helper, error)
@@ -166,7 +186,8 @@ class PageHelpers:
     # -- the helpers -------------------------------------------------------------------------
 
     def embed_token(self) -> str:
-        """The current user's token, or "" (anonymous, or issuance failed)."""
+        """The current user's token, or "" (anonymous, a provider without session tokens,
+        or issuance failed)."""
         token = self.get_token(None, "embed_token()")
         if token is None:
             return ""
@@ -201,7 +222,9 @@ class PageHelpers:
         """The token data block and the ``embedgate.js`` loader tag with the CSP nonce.
 
         The page is then left alone by the injection (it already carries the block). A
-        failed issuance renders ``null``: the script fetches a token from the endpoint.
+        failed issuance renders ``null``: the script fetches a token from the endpoint. A
+        provider without session tokens renders ``"session": false`` and the loader: the
+        script refreshes only the page's resource-bound tokens.
         """
         if self.script_rendered:
             return ""

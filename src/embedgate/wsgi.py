@@ -194,7 +194,9 @@ class EmbedgateWSGIMiddleware:
             if principal is None:
                 return None, None
             decision = self.session(environ)
-            token = self.engine.service.get_token(principal, decision.session_id)
+            token = None
+            if self.gate.needs_session_token(principal):
+                token = self.engine.service.get_token(principal, decision.session_id)
         except EmbedgateError as error:
             if not self.gate.page_failure(error):
                 return None, None

@@ -225,6 +225,8 @@ def test_snippet_is_a_mount_point_without_the_token(principal: Principal) -> Non
         "data-embedgate-dashboard": DASHBOARD,
         "data-embedgate-domain": "https://superset.example.com",
         "data-embedgate-hide-title": "true",
+        # No EMBEDGATE_SUPERSET_DASHBOARDS: a guest token per dashboard, asked for by name.
+        "data-embedgate-resource": DASHBOARD,
     }
     assert eng.profile.endpoint_payload(token, {"token": token.token}) == {"token": token.token}
 

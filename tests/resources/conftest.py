@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from embedgate import Config, Engine, ManualClock, Principal
+from embedgate.cache import MemoryCache
 from tests.conftest import TEST_SECRET
 
 METABASE_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -51,6 +52,13 @@ def build(mapping: Mapping[str, Any], clock: ManualClock | None = None, **kw: An
     if clock is not None:
         kw["clock"] = clock
     return Engine(config, config_source=mapping, environ={}, **kw)
+
+
+def cache_size(engine: Engine) -> int:
+    """Entries in the engine's in-process cache (tokens and grant markers)."""
+    cache = engine.service.cache
+    assert isinstance(cache, MemoryCache)
+    return len(cache)
 
 
 def principal_of(engine: Engine, user: Mapping[str, Any] = ALICE) -> Principal:

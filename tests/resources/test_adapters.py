@@ -142,10 +142,15 @@ def frames(page: str) -> list[dict[str, str]]:
     return parser.found
 
 
+def block(page: str) -> Any:
+    """The page's data block, decoded."""
+    start = page.index('id="embedgate-token">') + len('id="embedgate-token">')
+    return json.loads(page[start : page.index("</script>", start)])
+
+
 def block_token(page: str) -> str | None:
     """The session token of the page's data block (None: a null block)."""
-    start = page.index('id="embedgate-token">') + len('id="embedgate-token">')
-    data = json.loads(page[start : page.index("</script>", start)])
+    data = block(page)
     return None if data is None else str(data["token"])
 
 
@@ -157,7 +162,10 @@ def body(resource: str) -> bytes:
 
 
 def metabase_scenario(site: Site) -> None:
-    (frame,) = frames(site.page("/dashboard"))
+    page = site.page("/dashboard")
+    # Static embedding has no session token: the block says so, nothing failed.
+    assert block(page) == {"token": None, "session": False, "endpoint": "/_embedgate/token"}
+    (frame,) = frames(page)
     assert frame["data-embedgate-resource"] == "dashboard:42"
     page_token = unquote(urlsplit(frame["src"]).path.rsplit("/", 1)[1])
     status, data = site.token(body("dashboard:42"))
@@ -178,9 +186,11 @@ def metabase_scenario(site: Site) -> None:
     assert (status, data["error"]) == (415, "unsupported_media_type")
     status, data = site.token(body("d" * 2000))
     assert (status, data["error"]) == (413, "body_too_large")
-    # Static embedding has no session-wide token: a JSON answer the script stops on.
+    # ... and the endpoint has none to give: a 404 (embedgate.js does not even ask).
     status, data = site.token(None)
-    assert (status, data["error"]) == (500, "not_configured")
+    assert (status, data["error"]) == (404, "no_session_token")
+    status, data = site.token(body("dashboard:42"))
+    assert (status, data["token"]) == (200, page_token)  # the resource's token: unaffected
 
 
 def reports_scenario(site: Site) -> None:

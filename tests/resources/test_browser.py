@@ -3,11 +3,13 @@ Superset SDK handover.
 
 Metabase static embedding: tokens live 12 s; the iframe's src must carry a new token (loaded,
 and verified, by a stand-in Metabase on the same loopback server) before the old one
-expires, after a start-up call that only learned the page's token timing.
+expires, after a start-up call that only learned the page's token timing. There is no
+session token: the page says so and the script never asks the endpoint for one.
 
 Superset: the mount point is handed to the (fake) embedded SDK once, with the dashboard id,
 the domain and the UI options, and its fetchGuestToken returns the session's token (the new
-one after a refresh)."""
+one after a refresh); without EMBEDGATE_SUPERSET_DASHBOARDS, the guest token bound to that
+one dashboard instead."""
 
 from __future__ import annotations
 
@@ -44,6 +46,8 @@ TIMING = {
     "EMBEDGATE_REFRESH_MARGIN": "5",
 }
 SRC_OF_FRAME = "document.getElementById('mb').getAttribute('src')"
+SESSIONLESS_BLOCK = {"token": None, "session": False, "endpoint": "/_embedgate/token"}
+BLOCK = "() => JSON.parse(document.getElementById('embedgate-token').textContent)"
 
 
 def serve(settings: dict[str, str]) -> Iterator[str]:
@@ -77,6 +81,20 @@ def superset_server() -> Iterator[str]:
             "EMBEDGATE_SUPERSET_MODE": "local",
             "EMBEDGATE_SECRET": TEST_SECRET,
             "EMBEDGATE_SUPERSET_DASHBOARDS": f"{SUPERSET_DASHBOARD},{SUPERSET_OTHER}",
+            "EMBEDGATE_SUPERSET_SDK_URL": "{url}/fake-sdk.js",
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def superset_per_dashboard_server() -> Iterator[str]:
+    """No EMBEDGATE_SUPERSET_DASHBOARDS: a guest token per dashboard, no session token."""
+    yield from serve(
+        {
+            "EMBEDGATE_PROVIDER": "superset",
+            "EMBEDGATE_PROVIDER_URL": "{url}",
+            "EMBEDGATE_SUPERSET_MODE": "local",
+            "EMBEDGATE_SECRET": TEST_SECRET,
             "EMBEDGATE_SUPERSET_SDK_URL": "{url}/fake-sdk.js",
         }
     )
@@ -117,6 +135,7 @@ def test_the_metabase_iframe_gets_a_new_token_before_the_old_one_expires(
     page = browser.new_page()
     page.set_default_timeout(20_000)
     page.goto(f"{metabase_server}/")
+    assert page.evaluate(BLOCK) == SESSIONLESS_BLOCK  # no session token, and none failed
     first_src: str = page.evaluate(f"() => {SRC_OF_FRAME}")
     first, first_claims = metabase_claims(first_src)
     assert first_src.endswith("#bordered=true&titled=false")  # the snippet's own options
@@ -146,9 +165,14 @@ def test_the_metabase_iframe_gets_a_new_token_before_the_old_one_expires(
         (200, digest(second)),
     ]
     assert resource_calls[1]["at"] < first_claims["exp"]
-    # Static embedding has no session token: one call, a JSON 500, and the script stops.
-    session_calls = [c for c in calls if c["resource"] is None]
-    assert [(c["status"], c["error"]) for c in session_calls] == [(500, "not_configured")]
+    # Static embedding has no session token: the script never asked for one (a call without
+    # a body), not at start-up, not on waking up, not when page code asks for it.
+    page.evaluate("() => window.dispatchEvent(new Event('focus'))")
+    asked = page.evaluate("() => window.embedgate.getToken().then(() => 'token', e => e.code)")
+    assert asked == "no_session_token"
+    page.wait_for_timeout(500)
+    calls = log(metabase_server)["calls"]
+    assert [c for c in calls if c["resource"] is None] == []
     # A resource the page did not embed through embed_snippet: refused once, not retried.
     forged = [(c["status"], c["error"]) for c in calls if c["resource"] == "dashboard:77"]
     assert forged == [(403, "resource_not_granted")]
@@ -165,9 +189,8 @@ def test_the_metabase_iframe_gets_a_new_token_before_the_old_one_expires(
     assert all(isinstance(d["expiresAt"], int) for d in seen)
     assert page.evaluate("() => window.embedgate.current('dashboard:42').token") == second
     errors = page.evaluate("() => window.errors")
-    assert sorted((e["code"], e.get("resource")) for e in errors) == [
-        ("not_configured", None),
-        ("resource_not_granted", "dashboard:77"),
+    assert [(e["code"], e.get("resource")) for e in errors] == [
+        ("resource_not_granted", "dashboard:77")
     ]
     page.close()
 
@@ -250,4 +273,46 @@ def test_the_handover_waits_for_an_sdk_the_page_loads_late(
     assert (call["id"], call["mountId"]) == (SUPERSET_DASHBOARD, "ss")
     assert call["guestToken"] == session_token(page)
     assert page.evaluate("() => window.errors") == []
+    page.close()
+
+
+def test_a_per_dashboard_superset_guest_token_is_fetched_by_its_dashboard(
+    browser: Browser, superset_per_dashboard_server: str
+) -> None:
+    server = superset_per_dashboard_server
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{server}/")
+    page.wait_for_function("() => window.supersetEmbeddedSdk.calls.some(c => c.guestToken)")
+    assert page.evaluate(BLOCK) == SESSIONLESS_BLOCK
+    assert page.get_attribute("#ss", "data-embedgate-resource") == SUPERSET_DASHBOARD
+    (call,) = sdk_calls(page)
+    assert (call["id"], call["mountId"]) == (SUPERSET_DASHBOARD, "ss")
+    first = call["guestToken"]
+    claims = jwt.decode(first, TEST_SECRET, algorithms=["HS256"], audience="embedgate")
+    assert claims["type"] == "guest"
+    assert claims["resources"] == [{"type": "dashboard", "id": SUPERSET_DASHBOARD}]
+    # fetchGuestToken asked for the dashboard's token (the one its page render granted).
+    calls = log(server)["calls"]
+    assert [(c["resource"], c["status"], c["digest"]) for c in calls] == [
+        (SUPERSET_DASHBOARD, 200, digest(first))
+    ]
+
+    # Once that token is due, the SDK's next fetchGuestToken gets a new one for the dashboard.
+    deadline = time.monotonic() + 15
+    second = first
+    while second == first:
+        assert time.monotonic() < deadline, "fetchGuestToken never returned a new token"
+        page.wait_for_timeout(500)
+        second = page.evaluate("() => window.supersetEmbeddedSdk.fetchers[0]()")
+    renewed = jwt.decode(second, TEST_SECRET, algorithms=["HS256"], audience="embedgate")
+    assert renewed["resources"] == claims["resources"]
+    assert renewed["exp"] > claims["exp"]
+    assert time.time() < claims["exp"]  # before the first one ran out
+    calls = log(server)["calls"]
+    assert [(c["resource"], c["status"]) for c in calls] == [(SUPERSET_DASHBOARD, 200)] * 2
+    assert calls[1]["digest"] == digest(second)
+    assert page.evaluate(f"() => window.embedgate.current({SUPERSET_DASHBOARD!r}).token") == second
+    assert page.evaluate("() => window.errors") == []
+    assert len(sdk_calls(page)) == 1
     page.close()

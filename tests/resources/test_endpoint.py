@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from typing import Any
 
 import jwt
@@ -19,6 +20,7 @@ from tests.resources.conftest import (
     METABASE_SECRET,
     METABASE_SITE,
     build,
+    cache_size,
     generic_settings,
     looker_settings,
     metabase_settings,
@@ -233,13 +235,19 @@ def test_the_session_token_is_unaffected_by_resource_requests(shell: Shell) -> N
     assert "resource" not in again
 
 
-def test_a_provider_without_session_tokens_answers_a_json_500_not_a_crash(
-    shell: Shell, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("settings", [metabase_settings(), looker_settings()])
+def test_a_provider_without_session_tokens_answers_404_and_mints_nothing(
+    shell: Shell, settings: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    engine = build(metabase_settings())  # static embedding: every token names its dashboard
+    engine = build(settings)  # every token names its dashboard
     grant(engine)
     app = wrap(shell, engine)
-    data = error(ask(shell, app, None), 500, "not_configured")
-    assert "metabase" not in data["message"]  # the details go to the server's log only
-    assert "metabase resource" in caplog.text
+    cached = cache_size(engine)
+    with caplog.at_level(logging.DEBUG, logger="embedgate"):
+        result = ask(shell, app, None)
+    data = error(result, 404, "no_session_token")
+    assert "resource" in data["message"]
+    assert result.header("set-cookie") is None  # answered before any session is looked up
+    assert cache_size(engine) == cached
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO]  # no retry helps
     assert ask(shell, app, {"resource": DASHBOARD}).status == 200

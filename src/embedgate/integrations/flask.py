@@ -181,8 +181,12 @@ class EmbedGate:
 
     def token(self, resource: str | None = None) -> EmbedToken | None:
         """The current user's token for this session (None when anonymous); raises
-        :class:`~embedgate.EmbedgateError` when issuance fails."""
+        :class:`~embedgate.EmbedgateError` when issuance fails (a
+        :class:`~embedgate.ConfigurationError` for the session's token of a provider that
+        has none)."""
         state = _state()
+        if resource is None:
+            state.gate.check_session_tokens()
         principal = state.engine.principal_for(self.current_user())
         if principal is None:
             return None

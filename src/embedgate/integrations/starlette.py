@@ -136,11 +136,14 @@ def page_helpers(request: Request) -> PageHelpers:
 async def optional_embed_token(request: Request) -> EmbedToken | None:
     """Dependency: the current user's token, or None when nobody is logged in.
 
-    Raises :class:`~embedgate.EmbedgateError` when issuance fails. Declare your auth
-    dependency (the one setting ``request.state.embedgate_user``) before this one.
+    Raises :class:`~embedgate.EmbedgateError` when issuance fails, and
+    :class:`~embedgate.ConfigurationError` when the provider has no session token (every
+    token bound to the resource it embeds). Declare your auth dependency (the one setting
+    ``request.state.embedgate_user``) before this one.
     """
     scope = request.scope
     middleware = middleware_for(scope)
+    middleware.gate.check_session_tokens()
     page = page_helpers(request)
     principal = middleware.engine.principal_for(await middleware.user(scope))
     page.set_principal(principal)

@@ -251,6 +251,11 @@ class LookerProfile(ProfileBase):
         )
         return SignedUrlIssuer(self.name, signer, signer.scope())
 
+    @property
+    def session_tokens(self) -> bool:
+        """Never: each signed URL opens one dashboard, look or explore."""
+        return False
+
     def resource_for(self, kind: str, resource: str | None) -> str | None:
         self.check_kind(kind)
         return f"{kind}:{resource}"

@@ -195,6 +195,11 @@ class MetabaseProfile(ProfileBase):
             keys, site=self._site, default_kind=self._default_kind, layout=layout, **common
         )
 
+    @property
+    def session_tokens(self) -> bool:
+        """Only the SSO mode has one: a static embedding token names its dashboard."""
+        return self._mode == "sso"
+
     def resource_for(self, kind: str, resource: str | None) -> str | None:
         self.check_kind(kind)
         # One SSO token serves every dashboard; a static token is bound to one resource.

@@ -14,7 +14,9 @@ Two ways to get one (``EMBEDGATE_SUPERSET_MODE``):
 Row-level security clauses come from principal attributes through
 ``EMBEDGATE_SUPERSET_RLS`` (see :mod:`embedgate.providers.rls`). The page mounts the
 dashboard with ``@superset-ui/embedded-sdk``, whose ``fetchGuestToken`` is
-``embedgate.getToken``.
+``embedgate.getToken``: the session's token when ``EMBEDGATE_SUPERSET_DASHBOARDS`` lists the
+dashboards it grants, else (no session token then) ``embedgate.getToken(dashboard)``, the
+guest token bound to that one dashboard.
 """
 
 from __future__ import annotations
@@ -303,6 +305,12 @@ class SupersetProfile(ProfileBase):
             max_ttl=config.max_ttl,
         )
 
+    @property
+    def session_tokens(self) -> bool:
+        """Only with ``EMBEDGATE_SUPERSET_DASHBOARDS``: without it a guest token names the
+        one dashboard it embeds."""
+        return bool(self._dashboards)
+
     def resource_for(self, kind: str, resource: str | None) -> str | None:
         """With ``EMBEDGATE_SUPERSET_DASHBOARDS`` the session's token grants every listed
         dashboard (and is the one the SDK refreshes); without it, a token per dashboard."""
@@ -319,7 +327,9 @@ class SupersetProfile(ProfileBase):
         self, kind: str, resource: str | None, token: EmbedToken, options: Mapping[str, str]
     ) -> str:
         """A mount point: the browser script calls ``supersetEmbeddedSdk.embedDashboard``
-        with ``fetchGuestToken: embedgate.getToken``; the token never sits in the DOM."""
+        with ``fetchGuestToken: embedgate.getToken``; the token never sits in the DOM. A
+        per-dashboard guest token (no ``EMBEDGATE_SUPERSET_DASHBOARDS``) is named by
+        ``data-embedgate-resource``, so the script asks for that dashboard's token."""
         self.check_kind(kind)
         html.check_options(self.name, kind, options, ("hide_title", "filters"))
         if self._domain is None or self._sdk_url is None:
@@ -332,6 +342,7 @@ class SupersetProfile(ProfileBase):
                 ("data-embedgate-sdk", "superset"),
                 ("data-embedgate-dashboard", resource),
                 ("data-embedgate-domain", self._domain),
+                ("data-embedgate-resource", None if self._dashboards else resource),
                 ("data-embedgate-hide-title", options.get("hide_title")),
                 ("data-embedgate-filters", options.get("filters")),
                 *html.presentation(options),

@@ -18,6 +18,9 @@
   var payload = readPayload();
   var endpoint = (payload && payload.endpoint) ||
     (script && script.getAttribute("data-endpoint")) || "/_embedgate/token";
+  // The page says the provider has no session token (every token is bound to its resource:
+  // Metabase static embedding, Looker): never ask for one, refresh only the resources.
+  var sessionless = !!payload && payload.session === false;
 
   // Times ending in L are local clock (Date.now()) seconds; skew = server - local.
   // fetchedAt: local time the endpoint answered (0 for a token rendered into the page).
@@ -280,6 +283,7 @@
   }
 
   function refresh(force, t0) {
+    if (sessionless) return Promise.reject(failure(404, "no_session_token", 0));
     if (inflight) return inflight;
     if (t0 === undefined) t0 = nowL();
     // Done if a token is fresh (forced: fetched after the call), e.g. thanks to another tab.
@@ -309,9 +313,10 @@
       unauthenticated(true);
       return;
     }
-    if (err.code === "not_configured") {
-      // The server cannot issue a session token (e.g. only resource-bound tokens exist):
-      // retrying will not change that until it is reconfigured.
+    if (err.code === "not_configured" || err.code === "no_session_token") {
+      // The server cannot issue a session token: retrying will not change that until it is
+      // reconfigured (a page older than the configuration may not have said so).
+      if (err.code === "no_session_token") sessionless = true;
       clearTimeout(timer);
       timer = null;
       notBefore = Infinity;
@@ -598,7 +603,7 @@
   function wake() {
     if (stopped || document.visibilityState === "hidden") return;
     var t = nowL();
-    if (t >= notBefore && isStale()) refresh(false).catch(noop);
+    if (!sessionless && t >= notBefore && isStale()) refresh(false).catch(noop);
     Object.keys(resources).forEach(function (name) {
       var e = resources[name];
       if (e.token && !e.refused && !e.inflight && t >= e.notBefore && staleR(e)) {
@@ -611,7 +616,8 @@
   window.embedgate = {
     // A fresh token: fits Superset's fetchGuestToken, Metabase's fetchRequestToken,
     // ThoughtSpot's getAuthToken. With a resource name (data-embedgate-resource), that
-    // resource's token; the session must hold one (its page embedded the resource).
+    // resource's token; the session must hold one (its page embedded the resource). Without
+    // one on a page whose provider has no session token: rejected (no_session_token), no call.
     getToken: function (resource) {
       if (typeof resource === "string" && resource) {
         var e = entry(resource);
@@ -651,7 +657,7 @@
     adopt(payload.token, payload.expires_at, at + Math.max(0, rin), payload.expires_at - skew, 0);
     share(); // tabs holding an older token adopt this one
     if (isStale()) refresh(false).catch(noop);
-  } else {
+  } else if (!sessionless) {
     // No token in the page (e.g. the provider was down at render): ask the other tabs first.
     post({ type: "want" });
     waitForToken(ASK_WAIT).then(function () {

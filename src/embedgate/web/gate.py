@@ -303,6 +303,9 @@ class WebGate:
             self.prefix + SCRIPT_PATH: "script",
             self.prefix + JWKS_PATH: "jwks",
         }
+        # False when every token is bound to the resource it embeds (Metabase static
+        # embedding, Looker, per-dashboard Superset): no page or endpoint mints a session token.
+        self.session_tokens = bool(getattr(engine.profile, "session_tokens", True))
         self._snippet_parts: dict[str, tuple[str, str, str, str]] = {}
         self._decide = functools.lru_cache(maxsize=512)(self._should_inject)
         self._principals: dict[str, Principal] = {}
@@ -403,10 +406,53 @@ class WebGate:
         return _error(401, "unauthenticated", "log in first")
 
     def token_ask(self, request: WebRequest, body: bytes) -> TokenAsk | WebResponse:
-        """:func:`parse_token_body` for this request (a GET asks for the session's token)."""
+        """:func:`parse_token_body` for this request (a GET asks for the session's token).
+
+        A session-token request to a provider without session tokens is answered 404 here,
+        before the user is looked up: no user has one (see :meth:`no_session_token`).
+        """
         if request.method.upper() != "POST":
-            return SESSION_TOKEN
-        return parse_token_body(request.headers, body)
+            ask: TokenAsk | WebResponse = SESSION_TOKEN
+        else:
+            ask = parse_token_body(request.headers, body)
+        if isinstance(ask, TokenAsk) and ask.resource is None and not self.session_tokens:
+            return self.no_session_token()
+        return ask
+
+    def no_session_token(self) -> WebResponse:
+        """404 ``no_session_token``: every token of this provider is bound to the resource
+        it embeds; the page's elements ask with ``{"resource": ...}``. Pages of such a
+        provider say ``"session": false`` and ``embedgate.js`` never asks; the answer is for
+        anything else that does (no retry helps, so nothing is logged above debug)."""
+        log.debug("embedgate: refused a session token: %s has none", self.engine.profile.name)
+        return _error(
+            404,
+            "no_session_token",
+            "this provider's tokens are each bound to the resource they embed; "
+            'send {"resource": ...}',
+        )
+
+    def check_session_tokens(self) -> None:
+        """Raise :class:`~embedgate.ConfigurationError` when this provider has no session
+        token: for the APIs that hand one to the app (Flask's ``EmbedGate.token()``, the
+        Starlette/FastAPI ``embed_token`` dependencies)."""
+        if not self.session_tokens:
+            raise ConfigurationError(
+                "EMBEDGATE_PROVIDER",
+                f"{self.engine.profile.name} has no session token with this configuration: "
+                "each token is bound to the resource it embeds (use embed_snippet, or ask "
+                "for the resource's token)",
+            )
+
+    def needs_session_token(self, principal: Principal) -> bool:
+        """Whether a page for ``principal`` gets the session's token minted. Without session
+        tokens it does not, but the principal still meets the attribute policy minting would
+        apply (raising :class:`~embedgate.PrincipalError` the same way), so a refused user's
+        page is left alone whichever the provider."""
+        if self.session_tokens:
+            return True
+        self.engine.service.policy.apply(principal)
+        return False
 
     def not_granted(self, decision: SessionDecision) -> WebResponse:
         """403 for a resource this session holds no token for: the endpoint refreshes only
@@ -466,8 +512,7 @@ class WebGate:
     ) -> WebResponse:
         """403 when the principal is refused (unreadable, or against the attribute policy),
         503 with ``Retry-After`` when the issuer failed, 500 ``not_configured`` when the
-        configuration cannot issue this token (e.g. a session token from a provider whose
-        tokens are all bound to a resource: the script stops asking); anything else is
+        configuration cannot issue this token (the script stops asking); anything else is
         raised again."""
         if isinstance(error, ConfigurationError):
             # The message names a setting (never a secret) but stays in the server's log.
@@ -591,7 +636,9 @@ class WebGate:
         """The data block + loader script for a page under mount point ``root``.
 
         ``token=None`` when issuance failed: the block holds ``null`` and the script fetches
-        a token itself (and reports the failure as an event). The markup is
+        a token itself (and reports the failure as an event). Without session tokens the
+        block is ``{"token": null, "session": false, "endpoint": ...}`` whatever ``token``
+        is: the script then only refreshes the page's resource-bound tokens. The markup is
         :func:`~embedgate.web.snippet.render_token_snippet`'s, rendered once per mount point;
         only the token data and the nonce change per page.
         """
@@ -600,7 +647,9 @@ class WebGate:
             parts = self._render_parts(root)
         opening, endpoint_json, script, closing = parts
         data = "null"
-        if token is not None:
+        if not self.session_tokens:
+            data = f'{{"token":null,"session":false,"endpoint":{endpoint_json}}}'
+        elif token is not None:
             now = self.engine.clock.now()
             _, refresh_in = client_timing(token, now)
             value = token.token
@@ -614,7 +663,7 @@ class WebGate:
         if _PLAIN_NONCE.fullmatch(nonce):  # what CSP allows a nonce to be: nothing to escape
             return f'{opening}{data}{script} nonce="{nonce}"{closing}'
         return render_token_snippet(
-            None if token is None else json.loads(data),
+            None if data == "null" else json.loads(data),
             self._script_url(root),
             nonce,
             endpoint=root + self.prefix + TOKEN_PATH,
