@@ -8,18 +8,17 @@ import inspect
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .engine import Engine
 from .errors import EmbedgateError
 from .web.gate import (
     MAX_BODY,
     PagePlan,
     SessionDecision,
-    WebGate,
     WebRequest,
     WebResponse,
     headers_after_injection,
 )
 from .web.headers import Headers
+from .web.shell import MiddlewareBase
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -105,7 +104,7 @@ async def send_response(send: Send, response: WebResponse) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-class EmbedgateMiddleware:
+class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
     """Add embed tokens to any ASGI app (Starlette, FastAPI, Quart, Django ASGI).
 
     ``user_resolver(scope)`` and ``session_resolver(scope)`` (sync or async) override
@@ -117,21 +116,6 @@ class EmbedgateMiddleware:
     The token endpoint answers before the app runs: there the user must come from an
     authentication middleware placed outside this one, or from ``user_resolver``.
     """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        engine: Engine | None = None,
-        *,
-        user_resolver: Resolver | None = None,
-        session_resolver: Resolver | None = None,
-        **settings: Any,
-    ) -> None:
-        self.app = app
-        self.engine = engine if engine is not None else Engine.from_settings(**settings)
-        self.gate = WebGate(self.engine)
-        self.user_resolver = user_resolver
-        self.session_resolver = session_resolver
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -14,18 +14,17 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
-from .engine import Engine
 from .errors import EmbedgateError
 from .web.gate import (
     MAX_BODY,
     PagePlan,
     SessionDecision,
-    WebGate,
     WebRequest,
     WebResponse,
     headers_after_injection,
 )
 from .web.headers import Headers
+from .web.shell import MiddlewareBase
 
 Environ = dict[str, Any]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -105,7 +104,7 @@ def _to_wsgi(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw]
 
 
-class EmbedgateWSGIMiddleware:
+class EmbedgateWSGIMiddleware(MiddlewareBase[WSGIApp]):
     """Add embed tokens to any WSGI app (Flask, Django, Werkzeug).
 
     ``user_resolver(environ)`` and ``session_resolver(environ)`` override where the user
@@ -114,21 +113,6 @@ class EmbedgateWSGIMiddleware:
     The token endpoint answers before the app runs: there the user must come from an outer
     layer (``REMOTE_USER``) or from ``user_resolver``.
     """
-
-    def __init__(
-        self,
-        app: WSGIApp,
-        engine: Engine | None = None,
-        *,
-        user_resolver: Resolver | None = None,
-        session_resolver: Resolver | None = None,
-        **settings: Any,
-    ) -> None:
-        self.app = app
-        self.engine = engine if engine is not None else Engine.from_settings(**settings)
-        self.gate = WebGate(self.engine)
-        self.user_resolver = user_resolver
-        self.session_resolver = session_resolver
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         route = self.gate.route_path(environ.get("PATH_INFO", "") or "/")

@@ -24,6 +24,7 @@ from markupsafe import Markup
 
 from ..engine import Engine
 from ..errors import ConfigurationError, EmbedgateError, PrincipalError
+from ..settings import Settings, Unpack
 from ..templating import PageHelpers, page_injector
 from ..token import EmbedToken
 from ..web.gate import MAX_BODY, WebGate, WebResponse
@@ -107,7 +108,7 @@ class EmbedGate:
         app: Flask | None = None,
         *,
         csp_nonce: NonceSource | None = None,
-        **settings: Any,
+        **settings: Unpack[Settings],
     ) -> None:
         self._settings = settings
         self._csp_nonce = csp_nonce
