@@ -26,7 +26,7 @@ from ..errors import ConfigurationError, EmbedgateError, IssuerError, PrincipalE
 from ..principal import Principal
 from ..token import EmbedToken
 from .headers import Headers, parse_content_type
-from .injection import HtmlInjector, content_type_charset, should_inject
+from .injection import STALE_HEADERS, HtmlInjector, content_type_charset, should_inject
 from .origin import has_csrf_header, is_same_origin
 from .ratelimit import RateLimiter
 from .session import check_cookie_name, new_session_id, read_session_cookie, session_cookie
@@ -55,20 +55,7 @@ _DECISIVE = frozenset(
 _CSP = b"content-security-policy"
 # Replaced or dropped once the body carries a token (see
 # injection.response_headers_after_injection): validators and digests of the original body.
-_REWRITTEN = frozenset(
-    {
-        b"content-length",
-        b"cache-control",
-        b"vary",
-        b"etag",
-        b"last-modified",
-        b"content-md5",
-        b"digest",
-        b"content-digest",
-        b"repr-digest",
-        b"accept-ranges",
-    }
-)
+_REWRITTEN = frozenset({b"content-length", b"cache-control", b"vary", *STALE_HEADERS})
 _PRIVATE = b"private, no-store"
 # JWTs and most opaque tokens: the same characters in JSON and in HTML, no escaping needed.
 _PLAIN_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]*")

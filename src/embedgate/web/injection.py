@@ -43,6 +43,7 @@ from .snippet import SNIPPET_ELEMENT_ID
 __all__ = [
     "DEFAULT_BUFFER_LIMIT",
     "MARKER",
+    "STALE_HEADERS",
     "HtmlInjector",
     "InsertionPoint",
     "content_type_charset",
@@ -342,7 +343,7 @@ def _merge_vary(values: list[bytes], add: bytes) -> bytes:
 
 
 # Validators and digests describe the original body; after rewriting they would lie.
-_STALE_HEADERS = (
+STALE_HEADERS = (
     b"etag",
     b"last-modified",
     b"content-md5",
@@ -362,7 +363,7 @@ def response_headers_after_injection(headers: HeadersLike, new_length: int) -> H
     """
     h = Headers.coerce(headers).copy()
     h.set(b"content-length", str(new_length).encode("ascii"))
-    for name in _STALE_HEADERS:
+    for name in STALE_HEADERS:
         h.delete(name)
     h.set(b"cache-control", b"private, no-store")
     h.set(b"vary", _merge_vary(h.get_all(b"vary"), b"Cookie"))
