@@ -537,3 +537,21 @@ def test_parse_content_type(
     value: bytes | str | None, expected: tuple[str, dict[str, str]]
 ) -> None:
     assert parse_content_type(value) == expected
+
+
+def test_a_head_end_after_the_body_opens_is_not_the_head() -> None:
+    # Text that only looks like </head> inside the body (the head was omitted): the snippet
+    # goes before </body>, where a page without a head wants it.
+    page = b"<html><body><pre>&lt;/head&gt; </head> is shown here</pre></body></html>"
+    point = find_insertion_point(page)
+    assert point is not None
+    assert point.kind == "body"
+    assert page[point.start :].startswith(b"</body>")
+
+
+def test_the_head_end_before_the_body_is_found_even_with_body_like_text_later() -> None:
+    page = b"<html><head><title>t</title></HEAD><BODY class='x'>see <body> and </head></body>"
+    point = find_insertion_point(page)
+    assert point is not None
+    assert point.kind == "head"
+    assert page[point.start : point.start + 7] == b"</HEAD>"
