@@ -1,0 +1,379 @@
+"""RedisCache: the shared tier as a :class:`~embedgate.cache.CacheBackend` on redis-py,
+with sync and async faces, every call guarded by the circuit breaker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
+from typing import Any, Final
+
+import anyio
+import anyio.to_thread
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import ConfigurationError
+from ..token import EmbedToken
+from .breaker import CircuitBreaker
+from .client import (
+    _DOWN,
+    _FAILURES,
+    AsyncClient,
+    AsyncRetry,
+    NoBackoff,
+    Retry,
+    SyncClient,
+    aioredis,
+    check_url,
+    redis,
+)
+from .index import _deleted, _indexes, _members, _queue_deletes
+from .keys import CHANNEL, redis_key
+from .lock import _RELEASE_LOCK, _Attempt, _delays, _Lock
+
+log = logging.getLogger("embedgate")
+
+DEFAULT_TIMEOUT: Final = 0.25
+
+
+def _on_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+class RedisCache:
+    """A :class:`~embedgate.cache.CacheBackend` on Redis (sync and async faces).
+
+    Build it with :meth:`from_url`, or pass clients you configured yourself (Sentinel's
+    ``master_for``, ``RedisCluster``...); give them explicit socket timeouts and no
+    retries, the circuit breaker handles failures. ``lock_ttl`` bounds how long a dead
+    lock holder blocks a key; ``lock_wait`` how long a caller waits for another's mint.
+    """
+
+    def __init__(
+        self,
+        client: SyncClient | None = None,
+        async_client: AsyncClient | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        lock_ttl: float = 5.0,
+        lock_wait: float = 5.0,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        if client is None and async_client is None:
+            raise ConfigurationError("EMBEDGATE_REDIS_URL", "RedisCache needs a Redis client")
+        if lock_ttl <= 0 or lock_wait < 0:
+            raise ConfigurationError("lock_ttl", "lock_ttl must be positive, lock_wait >= 0")
+        self.client = client
+        self.async_client = async_client
+        self.clock = clock
+        self.lock_ttl = lock_ttl
+        self.lock_wait = lock_wait
+        self.breaker = breaker or CircuitBreaker()
+        self.lock_waits = 0
+        self.lock_timeouts = 0
+        self._owns_clients = False
+        self._release = client.register_script(_RELEASE_LOCK) if client is not None else None
+        self._arelease = (
+            async_client.register_script(_RELEASE_LOCK) if async_client is not None else None
+        )
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        **options: Any,
+    ) -> RedisCache:
+        """Both faces from a ``redis://``, ``rediss://`` or ``unix://`` URL, with
+        ``timeout`` seconds to connect and to read, and no client-side retries."""
+        check_url(url)
+        common: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+        }
+        # TCP keepalive notices a silently dead peer; Unix sockets do not take the option.
+        keepalive = {} if url.lower().startswith("unix://") else {"socket_keepalive": True}
+        try:
+            client = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **keepalive, **common)
+            async_client = aioredis.Redis.from_url(url, retry=AsyncRetry(NoBackoff(), 0), **common)
+        except (ValueError, TypeError):
+            # The message may quote the URL, and the URL may hold a password.
+            raise ConfigurationError(
+                "EMBEDGATE_REDIS_URL", "not a valid Redis URL (check its options)"
+            ) from None
+        cache = cls(client, async_client, **options)
+        cache._owns_clients = True
+        return cache
+
+    # -- guarded calls ------------------------------------------------------------------
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(...)``, or :data:`_DOWN` when the breaker is open or the call fails."""
+        if not self.breaker.allow():
+            return _DOWN
+        try:
+            result = fn(*args, **kwargs)
+        except _FAILURES as error:
+            self.breaker.failure(error)
+            return _DOWN
+        self.breaker.success()
+        return result
+
+    async def _acall(self, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        if not self.breaker.allow():
+            return _DOWN
+        try:
+            result = await fn(*args, **kwargs)
+        except _FAILURES as error:
+            self.breaker.failure(error)
+            return _DOWN
+        self.breaker.success()
+        return result
+
+    def _sync(self) -> SyncClient:
+        if self.client is None:
+            raise ConfigurationError(
+                "EMBEDGATE_REDIS_URL",
+                "this RedisCache has no sync client (needed by the sync face and on trio)",
+            )
+        return self.client
+
+    def _async(self) -> AsyncClient | None:
+        """The async client, or None when the async face must use the sync one in threads."""
+        return self.async_client if self.async_client is not None and _on_asyncio() else None
+
+    # -- values -------------------------------------------------------------------------
+
+    def _decode(self, raw: Any) -> EmbedToken | None:
+        if raw is None or raw is _DOWN:
+            return None
+        try:
+            return EmbedToken.from_json(json.loads(raw))
+        except (ValueError, TypeError, KeyError):
+            log.debug("embedgate: ignoring an unreadable entry in the shared cache")
+            return None
+
+    def _fresh(self, raw: Any) -> bool:
+        """Whether a raw entry holds a token not yet due for refresh (someone just minted)."""
+        token = self._decode(raw)
+        return token is not None and self.clock.now() < token.refresh_at
+
+    def _write(self, pipe: Any, key: str, token: EmbedToken, deadline: float) -> bool:
+        """Queue the writes for one entry and its index sets; False if already expired."""
+        now = self.clock.now()
+        ttl_ms = int((deadline - now) * 1000)
+        if ttl_ms <= 0:
+            return False
+        name = redis_key("token", key)
+        value = json.dumps(token.to_json(), separators=(",", ":"))
+        pipe.set(name, value, px=ttl_ms)
+        for index in _indexes(token.session_tag or None, token.subject):
+            pipe.zadd(index, {name: deadline * 1000})
+            pipe.zremrangebyscore(index, "-inf", now * 1000)
+            pipe.pexpire(index, ttl_ms, nx=True)
+            pipe.pexpire(index, ttl_ms, gt=True)
+        return True
+
+    def _message(self, session_tag: str | None, subject: str | None) -> str:
+        return json.dumps({"session_tag": session_tag, "subject": subject})
+
+    # -- sync face ----------------------------------------------------------------------
+
+    def get(self, key: str) -> EmbedToken | None:
+        return self._decode(self._call(self._sync().get, redis_key("token", key)))
+
+    def set(self, key: str, token: EmbedToken, deadline: float) -> None:
+        pipe = self._sync().pipeline(transaction=False)
+        if self._write(pipe, key, token, deadline):
+            self._call(pipe.execute)
+
+    def invalidate(self, *, session_tag: str | None = None, subject: str | None = None) -> int:
+        """Delete the shared entries of a session and/or subject and tell every process."""
+        if session_tag is None and subject is None:
+            return 0
+        client = self._sync()
+        indexes = _indexes(session_tag, subject)
+        pipe = client.pipeline(transaction=False)
+        for index in indexes:
+            pipe.zrange(index, 0, -1)
+        found = self._call(pipe.execute)
+        if found is _DOWN:
+            return 0
+        members = _members(found)
+        pipe = client.pipeline(transaction=False)
+        _queue_deletes(pipe, indexes, members)
+        pipe.publish(CHANNEL, self._message(session_tag, subject))
+        return _deleted(self._call(pipe.execute), members)
+
+    def exclusive(self, key: str) -> AbstractContextManager[bool]:
+        return self._exclusive(key)
+
+    @contextmanager
+    def _exclusive(self, key: str) -> Iterator[bool]:
+        lock = _Lock(key)
+        ours = self._acquire(lock)
+        try:
+            yield ours
+        finally:
+            if lock.held and self._release is not None:
+                self._call(self._release, keys=[lock.name], args=[lock.owner])
+
+    def _try_lock(self, lock: _Lock) -> _Attempt:
+        """One attempt at the lock; failing that, a look at whether the holder has minted."""
+        client = self._sync()
+        got = self._call(client.set, lock.name, lock.owner, nx=True, px=int(self.lock_ttl * 1000))
+        if got is _DOWN:
+            return "mint"
+        if got:
+            lock.held = True
+            return "mint"  # the service looks at the cache again before it mints
+        raw = self._call(client.get, lock.token_key)
+        if raw is _DOWN:
+            return "mint"
+        return "minted" if self._fresh(raw) else "busy"
+
+    def _acquire(self, lock: _Lock) -> bool:
+        """True: mint (the lock is ours, or Redis is down). False: re-read the cache."""
+        attempt = self._try_lock(lock)
+        if attempt == "busy":
+            self.lock_waits += 1
+            deadline = time.monotonic() + self.lock_wait
+            for delay in _delays():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.lock_timeouts += 1
+                    log.debug("embedgate: gave up waiting for another process's mint")
+                    return False
+                time.sleep(min(delay, remaining))
+                attempt = self._try_lock(lock)
+                if attempt != "busy":
+                    break
+        return attempt == "mint"
+
+    def close(self) -> None:
+        """Close the clients this cache created (not the ones passed in)."""
+        if self._owns_clients and self.client is not None:
+            self.client.close()
+
+    # -- async face ---------------------------------------------------------------------
+
+    async def aget(self, key: str) -> EmbedToken | None:
+        client = self._async()
+        if client is None:
+            return await anyio.to_thread.run_sync(self.get, key)
+        return self._decode(await self._acall(client.get, redis_key("token", key)))
+
+    async def aset(self, key: str, token: EmbedToken, deadline: float) -> None:
+        client = self._async()
+        if client is None:
+            await anyio.to_thread.run_sync(self.set, key, token, deadline)
+            return
+        pipe = client.pipeline(transaction=False)
+        if self._write(pipe, key, token, deadline):
+            await self._acall(pipe.execute)
+
+    async def ainvalidate(
+        self, *, session_tag: str | None = None, subject: str | None = None
+    ) -> int:
+        client = self._async()
+        if client is None:
+            return await anyio.to_thread.run_sync(
+                lambda: self.invalidate(session_tag=session_tag, subject=subject)
+            )
+        if session_tag is None and subject is None:
+            return 0
+        indexes = _indexes(session_tag, subject)
+        pipe = client.pipeline(transaction=False)
+        for index in indexes:
+            pipe.zrange(index, 0, -1)
+        found = await self._acall(pipe.execute)
+        if found is _DOWN:
+            return 0
+        members = _members(found)
+        pipe = client.pipeline(transaction=False)
+        _queue_deletes(pipe, indexes, members)
+        pipe.publish(CHANNEL, self._message(session_tag, subject))
+        return _deleted(await self._acall(pipe.execute), members)
+
+    def aexclusive(self, key: str) -> AbstractAsyncContextManager[bool]:
+        if self._async() is None:
+            return _in_threads(self._exclusive(key))
+        return self._aexclusive(key)
+
+    @asynccontextmanager
+    async def _aexclusive(self, key: str) -> AsyncIterator[bool]:
+        lock = _Lock(key)
+        ours = await self._aacquire(lock)
+        try:
+            yield ours
+        finally:
+            if lock.held and self._arelease is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._acall(self._arelease, keys=[lock.name], args=[lock.owner])
+
+    async def _atry_lock(self, lock: _Lock) -> _Attempt:
+        client = self._async()
+        assert client is not None
+        got = await self._acall(
+            client.set, lock.name, lock.owner, nx=True, px=int(self.lock_ttl * 1000)
+        )
+        if got is _DOWN:
+            return "mint"
+        if got:
+            lock.held = True
+            return "mint"
+        raw = await self._acall(client.get, lock.token_key)
+        if raw is _DOWN:
+            return "mint"
+        return "minted" if self._fresh(raw) else "busy"
+
+    async def _aacquire(self, lock: _Lock) -> bool:
+        attempt = await self._atry_lock(lock)
+        if attempt == "busy":
+            self.lock_waits += 1
+            deadline = time.monotonic() + self.lock_wait
+            for delay in _delays():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.lock_timeouts += 1
+                    log.debug("embedgate: gave up waiting for another process's mint")
+                    return False
+                await anyio.sleep(min(delay, remaining))
+                attempt = await self._atry_lock(lock)
+                if attempt != "busy":
+                    break
+        return attempt == "mint"
+
+    async def aclose(self) -> None:
+        """Close the async client this cache created (unused, so nothing to close, on trio)."""
+        client = self._async()
+        if self._owns_clients and client is not None:
+            await client.aclose()
+
+    def __repr__(self) -> str:
+        return f"RedisCache(breaker={self.breaker.state!r}, lock_ttl={self.lock_ttl})"
+
+
+@asynccontextmanager
+async def _in_threads(manager: AbstractContextManager[bool]) -> AsyncIterator[bool]:
+    """A sync context manager entered and left in worker threads (trio has no
+    redis.asyncio)."""
+    ours = await anyio.to_thread.run_sync(manager.__enter__)
+    try:
+        yield ours
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(manager.__exit__, None, None, None)
