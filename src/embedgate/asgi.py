@@ -9,16 +9,11 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from .errors import EmbedgateError
-from .web.gate import (
-    MAX_BODY,
-    PagePlan,
-    SessionDecision,
-    WebRequest,
-    WebResponse,
-    headers_after_injection,
-)
 from .web.headers import Headers
+from .web.messages import PagePlan, SessionDecision, WebRequest, WebResponse
+from .web.page import headers_after_injection
 from .web.shell import MiddlewareBase
+from .web.token_request import MAX_BODY
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -17,9 +17,10 @@ from .engine import Engine
 from .errors import ConfigurationError, EmbedgateError, IssuerError, PrincipalError
 from .principal import Principal
 from .token import EmbedToken
-from .web.gate import SessionDecision, WebGate, WebRequest
+from .web.gate import WebGate
 from .web.headers import Headers
 from .web.injection import HtmlInjector
+from .web.messages import SessionDecision, WebRequest
 from .web.snippet import extract_csp_nonce
 
 log = logging.getLogger("embedgate")

@@ -15,16 +15,11 @@ from types import TracebackType
 from typing import Any
 
 from .errors import EmbedgateError
-from .web.gate import (
-    MAX_BODY,
-    PagePlan,
-    SessionDecision,
-    WebRequest,
-    WebResponse,
-    headers_after_injection,
-)
 from .web.headers import Headers
+from .web.messages import PagePlan, SessionDecision, WebRequest, WebResponse
+from .web.page import headers_after_injection
 from .web.shell import MiddlewareBase
+from .web.token_request import MAX_BODY
 
 Environ = dict[str, Any]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]

@@ -9,8 +9,9 @@ import pytest
 
 from embedgate import Engine, Principal
 from embedgate.templating import PageHelpers, page_injector, snippet_options
-from embedgate.web.gate import SessionDecision, WebGate, WebRequest
+from embedgate.web.gate import WebGate
 from embedgate.web.headers import Headers
+from embedgate.web.messages import SessionDecision, WebRequest
 from tests.integrations.helpers import blocks, claims, iframe_token
 from tests.support.net import free_port
 

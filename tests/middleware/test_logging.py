@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from embedgate.canonical import short_hash
-from embedgate.web.gate import SessionDecision, WebResponse
 from embedgate.web.headers import Headers
+from embedgate.web.messages import SessionDecision, WebResponse
 from tests.conftest import TEST_SECRET
 from tests.middleware.cases import make_engine
 from tests.middleware.checks import claims_of, find_snippets

@@ -11,17 +11,10 @@ import anyio
 import pytest
 
 from embedgate.asgi import read_body as asgi_read_body
-from embedgate.web.gate import (
-    MAX_BODY,
-    MAX_RESOURCE,
-    SESSION_TOKEN,
-    TokenAsk,
-    WebGate,
-    WebRequest,
-    WebResponse,
-    parse_token_body,
-)
+from embedgate.web.gate import WebGate
 from embedgate.web.headers import Headers
+from embedgate.web.messages import SESSION_TOKEN, TokenAsk, WebRequest, WebResponse
+from embedgate.web.token_request import MAX_BODY, MAX_RESOURCE, parse_token_body
 from embedgate.wsgi import read_body as wsgi_read_body
 from tests.resources.conftest import build, generic_settings
 

@@ -16,8 +16,9 @@ from flask import Flask, g
 from embedgate import ConfigurationError, Engine, Principal, PrincipalError
 from embedgate.integrations.flask import EmbedGate
 from embedgate.templating import PageHelpers
-from embedgate.web.gate import SESSION_TOKEN, TokenAsk, WebGate, WebRequest, WebResponse
+from embedgate.web.gate import WebGate
 from embedgate.web.headers import Headers
+from embedgate.web.messages import SESSION_TOKEN, TokenAsk, WebRequest, WebResponse
 from embedgate.web.snippet import render_token_snippet
 from tests.conftest import TEST_SECRET
 from tests.middleware.checks import find_snippets

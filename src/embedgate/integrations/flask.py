@@ -27,9 +27,11 @@ from ..errors import ConfigurationError, EmbedgateError, PrincipalError
 from ..settings import Settings, Unpack
 from ..templating import PageHelpers, page_injector
 from ..token import EmbedToken
-from ..web.gate import MAX_BODY, WebGate, WebResponse
+from ..web.gate import WebGate
 from ..web.headers import Headers
+from ..web.messages import WebResponse
 from ..web.session import read_session_cookie
+from ..web.token_request import MAX_BODY
 from ..wsgi import web_request
 from ._jinja import trusted_markup
 

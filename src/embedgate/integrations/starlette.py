@@ -43,8 +43,8 @@ from ..engine import Engine
 from ..errors import ConfigurationError, IssuerError, PrincipalError
 from ..templating import PageHelpers
 from ..token import EmbedToken
-from ..web.gate import SessionDecision
 from ..web.headers import Headers
+from ..web.messages import SessionDecision
 from ..web.session import read_session_cookie
 from ._jinja import trusted_markup
 

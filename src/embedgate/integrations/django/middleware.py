@@ -12,9 +12,10 @@ from django.http import HttpRequest, HttpResponse
 from ...errors import EmbedgateError, PrincipalError
 from ...principal import Principal
 from ...templating import PageHelpers, page_injector
-from ...web.gate import MAX_BODY, TokenAsk, WebRequest, WebResponse
 from ...web.headers import Headers
 from ...web.injection import HtmlInjector
+from ...web.messages import TokenAsk, WebRequest, WebResponse
+from ...web.token_request import MAX_BODY
 from .principal import django_principal
 from .runtime import (
     REQUEST_ATTRIBUTE,

@@ -15,8 +15,9 @@ from ...config import PREFIX, Config
 from ...engine import Engine
 from ...errors import ConfigurationError
 from ...templating import PageHelpers
-from ...web.gate import WebGate, WebRequest, WebResponse
+from ...web.gate import WebGate
 from ...web.headers import Headers
+from ...web.messages import WebRequest, WebResponse
 from ...web.session import read_session_cookie
 
 REQUEST_ATTRIBUTE = "embedgate"  # request.embedgate: the request's PageHelpers

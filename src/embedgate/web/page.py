@@ -1,0 +1,231 @@
+"""Pages, the hot path: which responses take the snippet (:meth:`PageRules.page_plan`), the
+snippet itself, the headers of a page once it holds a token (:func:`headers_after_injection`)
+and the token's timing as the browser sees it (:func:`client_timing`).
+
+Every decision a response needs is taken in one pass over its raw headers, repeated
+decisions come from small caches, and the snippet is assembled from markup rendered once
+per mount point.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Callable, Iterable
+
+from ..engine import Engine
+from ..token import EmbedToken
+from .headers import Headers, parse_content_type
+from .injection import STALE_HEADERS, HtmlInjector, content_type_charset, should_inject
+from .messages import PagePlan, RawHeaders
+from .snippet import extract_csp_nonce, json_for_html, render_token_snippet
+
+# What decides whether a response takes the snippet (see injection.should_inject).
+_DECISIVE = frozenset(
+    {
+        b"content-type",
+        b"content-encoding",
+        b"content-length",
+        b"content-range",
+        b"cache-control",
+        b"content-disposition",
+    }
+)
+_CSP = b"content-security-policy"
+# Replaced or dropped once the body carries a token (see
+# injection.response_headers_after_injection): validators and digests of the original body.
+_REWRITTEN = frozenset({b"content-length", b"cache-control", b"vary", *STALE_HEADERS})
+_PRIVATE = b"private, no-store"
+# JWTs and most opaque tokens: the same characters in JSON and in HTML, no escaping needed.
+_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]*")
+_PLAIN_NONCE = re.compile(r"[A-Za-z0-9+/_=-]+")
+_PARTS_CACHE = 64  # mount points remembered by the snippet cache
+
+
+def _merge_vary(values: list[bytes]) -> bytes:
+    """``Vary`` with ``Cookie`` added once (names compare case-insensitively; ``*`` stays)."""
+    tokens: list[bytes] = []
+    seen: set[bytes] = set()
+    for token in (t.strip() for v in values for t in v.split(b",")):
+        if token and token.lower() not in seen:
+            seen.add(token.lower())
+            tokens.append(token)
+    if b"*" not in seen and b"cookie" not in seen:
+        tokens.append(b"Cookie")
+    return b", ".join(tokens)
+
+
+def headers_after_injection(
+    raw: Iterable[tuple[bytes, bytes]], body_length: int, set_cookie: bytes | None = None
+) -> RawHeaders:
+    """The app's headers fit for its body once it carries a token, in one pass.
+
+    The same rules as :func:`~embedgate.web.injection.response_headers_after_injection`:
+    Content-Length recomputed; ETag, Last-Modified, digests and Accept-Ranges dropped;
+    ``Cache-Control: private, no-store``; ``Cookie`` merged into ``Vary``. Plus the new
+    session's cookie, if any.
+    """
+    out: RawHeaders = []
+    vary: list[bytes] = []
+    for pair in raw:
+        name = pair[0].lower()
+        if name in _REWRITTEN:
+            if name == b"vary":
+                vary.append(pair[1])
+            continue
+        out.append(pair)
+    out.append((b"content-length", str(body_length).encode("ascii")))
+    out.append((b"cache-control", _PRIVATE))
+    out.append((b"vary", _merge_vary(vary) if vary else b"Cookie"))
+    if set_cookie is not None:
+        out.append((b"set-cookie", set_cookie))
+    return out
+
+
+def client_timing(token: EmbedToken, now: float) -> tuple[int, int]:
+    """``(expires_in, refresh_in)`` for the browser, in whole seconds.
+
+    ``refresh_in`` rounds up: the script adds its own jitter on top, so it never comes back
+    before the cache would hand out a fresh token (rounding down sent half of all refreshes
+    early, to get the same token again and retry).
+    """
+    refresh_at = token.refresh_at or token.expires_at
+    return max(0, int(token.expires_at - now)), max(1, math.ceil(refresh_at - now))
+
+
+@functools.lru_cache(maxsize=256)
+def _charset(content_type: bytes | None) -> str | None:
+    return parse_content_type(content_type)[1].get("charset") or None
+
+
+class PageRules:
+    """The page rules of one :class:`~embedgate.web.gate.WebGate`: its configuration and
+    page caches; no per-request state.
+
+    ``token_path`` is the token endpoint's path under a mount point (the prefix included),
+    ``script_url`` the loader's URL for a mount point, and ``session_tokens`` whether pages
+    carry the session's token (see :attr:`WebGate.session_tokens
+    <embedgate.web.gate.WebGate.session_tokens>`).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        session_tokens: bool,
+        token_path: str,
+        script_url: Callable[[str], str],
+    ) -> None:
+        self.engine = engine
+        self.config = engine.config
+        self.session_tokens = session_tokens
+        self.token_path = token_path
+        self._script_url = script_url
+        self._snippet_parts: dict[str, tuple[str, str, str, str]] = {}
+        self._decide = functools.lru_cache(maxsize=512)(self._should_inject)
+
+    def page_plan(self, method: str, status: int, raw: RawHeaders) -> PagePlan | None:
+        """A plan to inject into this response, or None to pass it through untouched.
+
+        One pass over the headers; the verdict of :func:`~embedgate.web.injection.
+        should_inject` is cached per combination of the headers it looks at.
+        """
+        if not self.config.inject or not 200 <= status < 300:
+            return None
+        decisive: list[tuple[bytes, bytes]] = []
+        csp: list[bytes] = []
+        content_type: bytes | None = None
+        length_seen = False
+        for name, value in raw:
+            key = name.lower()
+            if key in _DECISIVE:
+                if key == b"content-length":
+                    if length_seen:
+                        continue
+                    length_seen = True
+                    decisive.append((key, self._length_class(value)))
+                    continue
+                if key == b"content-type" and content_type is None:
+                    content_type = value
+                decisive.append((key, value))
+            elif key == _CSP:
+                csp.append(value)
+        if not self._decide(method.upper() == "HEAD", status, tuple(decisive)):
+            return None
+        injector = HtmlInjector(charset=_charset(content_type), limit=self.config.max_inject_bytes)
+        return PagePlan(raw, injector, csp)
+
+    def _length_class(self, value: bytes) -> bytes:
+        # All should_inject asks of Content-Length: is it a number within the limit?
+        try:
+            return b"0" if int(value) <= self.config.max_inject_bytes else b"over"
+        except ValueError:
+            return b"over"
+
+    def _should_inject(
+        self, head: bool, status: int, decisive: tuple[tuple[bytes, bytes], ...]
+    ) -> bool:
+        return should_inject(
+            "HEAD" if head else "GET", status, Headers(decisive), limit=self.config.max_inject_bytes
+        )
+
+    def injector(self, headers: Headers) -> HtmlInjector:
+        return HtmlInjector(
+            charset=content_type_charset(headers), limit=self.config.max_inject_bytes
+        )
+
+    def snippet(self, root: str, token: EmbedToken | None, nonce: str | None = None) -> str:
+        """See :meth:`WebGate.snippet <embedgate.web.gate.WebGate.snippet>`."""
+        parts = self._snippet_parts.get(root)
+        if parts is None:
+            parts = self._render_parts(root)
+        opening, endpoint_json, script, closing = parts
+        data = "null"
+        if not self.session_tokens:
+            data = f'{{"token":null,"session":false,"endpoint":{endpoint_json}}}'
+        elif token is not None:
+            now = self.engine.clock.now()
+            _, refresh_in = client_timing(token, now)
+            value = token.token
+            quoted = f'"{value}"' if _PLAIN_TOKEN.fullmatch(value) else json_for_html(value)
+            data = (
+                f'{{"token":{quoted},"expires_at":{int(token.expires_at)},'
+                f'"refresh_in":{refresh_in},"server_time":{int(now)},"endpoint":{endpoint_json}}}'
+            )
+        if not nonce:
+            return f"{opening}{data}{script}{closing}"
+        if _PLAIN_NONCE.fullmatch(nonce):  # what CSP allows a nonce to be: nothing to escape
+            return f'{opening}{data}{script} nonce="{nonce}"{closing}'
+        return render_token_snippet(
+            None if data == "null" else json.loads(data),
+            self._script_url(root),
+            nonce,
+            endpoint=root + self.token_path,
+        )
+
+    def _render_parts(self, root: str) -> tuple[str, str, str, str]:
+        # Split render_token_snippet's own markup where the data and the nonce go. Attribute
+        # values never hold a bare '"' (they are escaped), so the nonce attribute of a
+        # rendering with one is found exactly, whatever the mount point.
+        endpoint = root + self.token_path
+        script_url = self._script_url(root)
+        bare = render_token_snippet(None, script_url, None, endpoint=endpoint)
+        with_nonce = render_token_snippet(None, script_url, "0", endpoint=endpoint)
+        data_at = bare.index(">null</script>") + 1
+        nonce_at = with_nonce.index(' nonce="0"')
+        parts = (
+            bare[:data_at],
+            json_for_html(endpoint),
+            bare[data_at + len("null") : nonce_at],
+            bare[nonce_at:],
+        )
+        if len(self._snippet_parts) < _PARTS_CACHE:
+            self._snippet_parts[root] = parts
+        return parts
+
+    def plan_snippet(self, root: str, plan: PagePlan, token: EmbedToken | None) -> bytes:
+        """The snippet for a planned page, with the nonce its CSP allows scripts."""
+        nonce = extract_csp_nonce([(_CSP, v) for v in plan.csp]) if plan.csp else None
+        return self.snippet(root, token, nonce).encode("ascii")
