@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from .errors import EmbedgateError
+from .web.endpoint import aanswer_token
 from .web.headers import Headers
 from .web.messages import PagePlan, SessionDecision, WebRequest, WebResponse
 from .web.page import headers_after_injection
@@ -158,22 +159,13 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
         ask = self.gate.token_ask(request, await read_body(receive) if post else b"")
         if isinstance(ask, WebResponse):
             return ask
-        decision = None
         try:
             principal = self.gate.principal_for(await self.user(scope))
-            if principal is None:
-                return self.gate.unauthenticated()
-            decision = await self.session(scope)
-            early = self.gate.throttle(decision, principal)
-            if early is not None:
-                return early
-            service, session_id, resource = self.engine.service, decision.session_id, ask.resource
-            if resource is not None and not await service.aholds(principal, session_id, resource):
-                return self.gate.not_granted(decision)
-            token = await service.aget_token(principal, session_id, resource)
-        except EmbedgateError as error:
-            return self.gate.failure(error, decision)
-        return self.gate.token_response(token, decision, resource)
+        except EmbedgateError as error:  # a user the mapping cannot read
+            return self.gate.failure(error, None)
+        if principal is None:
+            return self.gate.unauthenticated()
+        return await aanswer_token(self.gate, principal, await self.session(scope), ask.resource)
 
     async def page_snippet(self, scope: Scope, plan: PagePlan) -> tuple[bytes | None, bytes | None]:
         """The snippet for a finished page and the cookie to set with it; (None, None)

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from .errors import EmbedgateError
+from .web.endpoint import answer_token
 from .web.headers import Headers
 from .web.messages import PagePlan, SessionDecision, WebRequest, WebResponse
 from .web.page import headers_after_injection
@@ -145,22 +146,13 @@ class EmbedgateWSGIMiddleware(MiddlewareBase[WSGIApp]):
         ask = self.gate.token_ask(request, read_body(environ) if post else b"")
         if isinstance(ask, WebResponse):
             return ask
-        decision = None
         try:
             principal = self.gate.principal_for(self.user(environ))
-            if principal is None:
-                return self.gate.unauthenticated()
-            decision = self.session(environ)
-            early = self.gate.throttle(decision, principal)
-            if early is not None:
-                return early
-            service, session_id, resource = self.engine.service, decision.session_id, ask.resource
-            if resource is not None and not service.holds(principal, session_id, resource):
-                return self.gate.not_granted(decision)
-            token = service.get_token(principal, session_id, resource)
-        except EmbedgateError as error:
-            return self.gate.failure(error, decision)
-        return self.gate.token_response(token, decision, resource)
+        except EmbedgateError as error:  # a user the mapping cannot read
+            return self.gate.failure(error, None)
+        if principal is None:
+            return self.gate.unauthenticated()
+        return answer_token(self.gate, principal, self.session(environ), ask.resource)
 
     def page_snippet(self, environ: Environ, plan: PagePlan) -> tuple[bytes | None, bytes | None]:
         """The snippet for a finished page and the cookie to set with it; (None, None)

@@ -379,3 +379,15 @@ def test_flask_wtf_csrf_protect_leaves_the_endpoint_alone(csrf_first: bool) -> N
         assert claims(answer.get_json()["token"])["sub"] == "alice"
         # The app's other forms stay protected.
         assert client.post("/form").status_code == 400
+
+
+def test_a_caller_dropping_the_session_cookie_is_still_rate_limited() -> None:
+    # Each call starts a new embedgate session; the limit then counts against the user.
+    app, _ = make_app(rate_limit=2)
+    with app.test_client() as client:
+        client.post("/login/alice")
+        statuses = []
+        for _ in range(3):
+            client.delete_cookie("embedgate_session")
+            statuses.append(client.post("/_embedgate/token", headers=TOKEN).status_code)
+    assert statuses == [200, 200, 429]

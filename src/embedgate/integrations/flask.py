@@ -23,10 +23,11 @@ from flask import Blueprint, Flask, Response, current_app, g, has_request_contex
 from markupsafe import Markup
 
 from ..engine import Engine
-from ..errors import ConfigurationError, EmbedgateError, PrincipalError
+from ..errors import ConfigurationError, PrincipalError
 from ..settings import Settings, Unpack
 from ..templating import PageHelpers, page_injector
 from ..token import EmbedToken
+from ..web.endpoint import answer_token
 from ..web.gate import WebGate
 from ..web.headers import Headers
 from ..web.messages import WebResponse
@@ -230,18 +231,7 @@ class EmbedGate:
             return _to_flask(gate.failure(error, gate.session(web)))
         if principal is None:
             return _to_flask(gate.unauthenticated())
-        decision = gate.session(web)
-        early = gate.throttle(decision)
-        if early is not None:
-            return _to_flask(early)
-        service, resource = state.engine.service, ask.resource
-        try:
-            if resource is not None and not service.holds(principal, decision.session_id, resource):
-                return _to_flask(gate.not_granted(decision))
-            token = service.get_token(principal, decision.session_id, resource)
-        except EmbedgateError as error:
-            return _to_flask(gate.failure(error, decision))
-        return _to_flask(gate.token_response(token, decision, resource))
+        return _to_flask(answer_token(gate, principal, gate.session(web), ask.resource))
 
     def _script_view(self) -> Response:
         return _to_flask(_state().gate.script_response(web_request(request.environ)))

@@ -9,9 +9,10 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse
 
-from ...errors import EmbedgateError, PrincipalError
+from ...errors import PrincipalError
 from ...principal import Principal
 from ...templating import PageHelpers, page_injector
+from ...web.endpoint import aanswer_token, answer_token
 from ...web.headers import Headers
 from ...web.injection import HtmlInjector
 from ...web.messages import TokenAsk, WebRequest, WebResponse
@@ -162,18 +163,7 @@ class EmbedgateMiddleware:
             return state.gate.failure(error, state.gate.session(web))
         if principal is None:
             return state.gate.unauthenticated()
-        decision = state.gate.session(web)
-        early = state.gate.throttle(decision)
-        if early is not None:
-            return early
-        service, resource = state.engine.service, ask.resource
-        try:
-            if resource is not None and not service.holds(principal, decision.session_id, resource):
-                return state.gate.not_granted(decision)
-            token = service.get_token(principal, decision.session_id, resource)
-        except EmbedgateError as error:
-            return state.gate.failure(error, decision)
-        return state.gate.token_response(token, decision, resource)
+        return answer_token(state.gate, principal, state.gate.session(web), ask.resource)
 
     async def _aserve(
         self, route: str, web: WebRequest, request: HttpRequest, state: DjangoState
@@ -191,20 +181,7 @@ class EmbedgateMiddleware:
             return state.gate.failure(error, state.gate.session(web))
         if principal is None:
             return state.gate.unauthenticated()
-        decision = state.gate.session(web)
-        early = state.gate.throttle(decision)
-        if early is not None:
-            return early
-        service, resource = state.engine.service, ask.resource
-        try:
-            if resource is not None and not await service.aholds(
-                principal, decision.session_id, resource
-            ):
-                return state.gate.not_granted(decision)
-            token = await service.aget_token(principal, decision.session_id, resource)
-        except EmbedgateError as error:
-            return state.gate.failure(error, decision)
-        return state.gate.token_response(token, decision, resource)
+        return await aanswer_token(state.gate, principal, state.gate.session(web), ask.resource)
 
 
 def _read_body(request: HttpRequest) -> bytes:
