@@ -128,16 +128,10 @@ class PageHelpers:
     def get_token(self, resource: str | None, helper: str) -> EmbedToken | None:
         """The session's token for ``resource``; None (logged) when anonymous or failing,
         and for ``resource=None`` when the provider has no session token."""
-        if resource in self._tokens:
-            return self._tokens[resource]
-        principal = self.principal()
+        principal = self._needs_mint(resource, helper)
         if principal is None:
-            log.debug("embedgate: %s rendered nothing: nobody is logged in", helper)
-            return None
+            return self._tokens.get(resource)
         token: EmbedToken | None = None
-        if resource is None and self._no_session_token(principal, helper):
-            self._tokens[None] = None
-            return None
         try:
             token = self.engine.service.get_token(principal, self.session().session_id, resource)
         except EmbedgateError as error:
@@ -148,16 +142,10 @@ class PageHelpers:
     async def aget_token(self, resource: str | None, helper: str) -> EmbedToken | None:
         """Async face of :meth:`get_token` (the principal must be resolvable without I/O,
         or set with :meth:`set_principal` first)."""
-        if resource in self._tokens:
-            return self._tokens[resource]
-        principal = self.principal()
+        principal = self._needs_mint(resource, helper)
         if principal is None:
-            log.debug("embedgate: %s rendered nothing: nobody is logged in", helper)
-            return None
+            return self._tokens.get(resource)
         token: EmbedToken | None = None
-        if resource is None and self._no_session_token(principal, helper):
-            self._tokens[None] = None
-            return None
         try:
             token = await self.engine.service.aget_token(
                 principal, self.session().session_id, resource
@@ -166,6 +154,20 @@ class PageHelpers:
             self._failed(helper, error)
         self._tokens[resource] = token
         return token
+
+    def _needs_mint(self, resource: str | None, helper: str) -> Principal | None:
+        """The principal to mint ``resource``'s token for, or None when the answer is
+        already known (kept from earlier in the page, anonymous, or no session token)."""
+        if resource in self._tokens:
+            return None
+        principal = self.principal()
+        if principal is None:
+            log.debug("embedgate: %s rendered nothing: nobody is logged in", helper)
+            return None
+        if resource is None and self._no_session_token(principal, helper):
+            self._tokens[None] = None
+            return None
+        return principal
 
     def _no_session_token(self, principal: Principal, helper: str) -> bool:
         """True when the provider has no session token: nothing to mint, and nothing to
