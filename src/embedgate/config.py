@@ -201,8 +201,20 @@ class Config:
     previous_key_files: tuple[str, ...] = setting(
         (), _paths, "comma-separated PEM files of retired keys, still published in the JWKS"
     )
+    previous_key_algorithms: tuple[str, ...] = setting(
+        (),
+        _req_names,
+        "comma-separated algorithms of EMBEDGATE_PREVIOUS_KEY_FILES, in order (default: "
+        "EMBEDGATE_ALGORITHM when the key fits it, else the key's own)",
+    )
     next_key_file: str | None = setting(
         None, _opt_str, "PEM file of the next key: published in the JWKS now, signs once promoted"
+    )
+    next_key_algorithm: str | None = setting(
+        None,
+        _opt_str,
+        "algorithm of EMBEDGATE_NEXT_KEY_FILE (default: EMBEDGATE_ALGORITHM when the key "
+        "fits it, else the key's own)",
     )
     key_id: str | None = setting(None, _opt_str, "kid of the signing key (default: thumbprint)")
     # -- claims
@@ -278,6 +290,15 @@ class Config:
             raise ConfigurationError(
                 "EMBEDGATE_PRIVATE_KEY",
                 "set EMBEDGATE_PRIVATE_KEY or EMBEDGATE_PRIVATE_KEY_FILE, not both",
+            )
+        if self.previous_key_algorithms and len(self.previous_key_algorithms) != len(
+            self.previous_key_files
+        ):
+            raise ConfigurationError(
+                "EMBEDGATE_PREVIOUS_KEY_ALGORITHMS",
+                f"names {len(self.previous_key_algorithms)} algorithms for "
+                f"{len(self.previous_key_files)} EMBEDGATE_PREVIOUS_KEY_FILES; give one per "
+                "file, in the same order",
             )
         if self.algorithm == "none":
             raise ConfigurationError("EMBEDGATE_ALGORITHM", "'none' is never accepted")

@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from .config import Config, read_key_file
 from .errors import ConfigurationError
-from .keys import HMAC_ALGORITHMS, KeySet, SigningKey
+from .keys import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, KeySet, SigningKey
 from .secret import Secret
 
 _CURVE_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
@@ -69,11 +69,16 @@ def keyset_from_config(config: Config) -> KeySet:
             "EMBEDGATE_ALGORITHM",
             f"{algorithm} is an HMAC algorithm and needs EMBEDGATE_SECRET, not a private key",
         )
-    for path in config.previous_key_files:
+    for index, path in enumerate(config.previous_key_files):
         old = read_key_file(path, "EMBEDGATE_PREVIOUS_KEY_FILES")
+        explicit = config.previous_key_algorithms[index] if config.previous_key_algorithms else None
         keys.append(
-            SigningKey.private(
-                old, infer_algorithm(old), active=False, setting="EMBEDGATE_PREVIOUS_KEY_FILES"
+            _rotation_key(
+                old,
+                explicit,
+                algorithm,
+                setting="EMBEDGATE_PREVIOUS_KEY_FILES",
+                algorithm_setting="EMBEDGATE_PREVIOUS_KEY_ALGORITHMS",
             )
         )
     setting = "EMBEDGATE_PRIVATE_KEY" if config.private_key else "EMBEDGATE_PRIVATE_KEY_FILE"
@@ -81,8 +86,40 @@ def keyset_from_config(config: Config) -> KeySet:
     if config.next_key_file is not None:
         nxt = read_key_file(config.next_key_file, "EMBEDGATE_NEXT_KEY_FILE")
         keys.append(
-            SigningKey.private(
-                nxt, infer_algorithm(nxt), active=False, setting="EMBEDGATE_NEXT_KEY_FILE"
+            _rotation_key(
+                nxt,
+                config.next_key_algorithm,
+                algorithm,
+                setting="EMBEDGATE_NEXT_KEY_FILE",
+                algorithm_setting="EMBEDGATE_NEXT_KEY_ALGORITHM",
             )
         )
     return KeySet(keys)
+
+
+def rotation_algorithm(pem: Secret, current: str) -> str:
+    """The algorithm of a previous or next key: the current key's algorithm when the key
+    fits it (a PS384 key set rotates PS384 keys), else the key's natural algorithm (a
+    rotation to another kind of key, e.g. from P-256 to Ed25519)."""
+    natural = infer_algorithm(pem)
+    if current in ASYMMETRIC_ALGORITHMS and _family(current) == _family(natural):
+        return current
+    return natural
+
+
+def _family(algorithm: str) -> str:
+    # One key type per family; EC curves are told apart by the algorithm itself.
+    return "RSA" if algorithm[:2] in ("RS", "PS") else algorithm
+
+
+def _rotation_key(
+    pem: Secret, explicit: str | None, current: str, *, setting: str, algorithm_setting: str
+) -> SigningKey:
+    if explicit is not None and explicit not in ASYMMETRIC_ALGORITHMS:
+        raise ConfigurationError(
+            algorithm_setting,
+            f"{explicit!r} is not an asymmetric algorithm; expected one of "
+            f"{', '.join(sorted(ASYMMETRIC_ALGORITHMS))}",
+        )
+    algorithm = explicit or rotation_algorithm(pem, current)
+    return SigningKey.private(pem, algorithm, active=False, setting=setting)

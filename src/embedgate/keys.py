@@ -77,9 +77,16 @@ def _load_private_key(algorithm: str, material: bytes, setting: str) -> PrivateK
                 setting, f"{algorithm} needs an EC key on curve {curve.name}, got {_describe(key)}"
             )
     elif algorithm == "EdDSA":
-        if not isinstance(key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
+        if isinstance(key, ed448.Ed448PrivateKey):
             raise KeyConfigurationError(
-                setting, f"EdDSA needs an Ed25519 or Ed448 key, got {_describe(key)}"
+                setting,
+                "EdDSA needs an Ed25519 key, got an Ed448 key: common verifiers (npm jose "
+                "among them) support Ed25519 only; make one with "
+                "`embedgate keygen --algorithm EdDSA`",
+            )
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise KeyConfigurationError(
+                setting, f"EdDSA needs an Ed25519 key, got {_describe(key)}"
             )
     elif not isinstance(key, rsa.RSAPrivateKey):
         raise KeyConfigurationError(setting, f"{algorithm} needs an RSA key, got {_describe(key)}")

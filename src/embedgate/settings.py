@@ -35,7 +35,9 @@ class Settings(TypedDict, total=False):
     private_key: SecretValue | None
     private_key_file: str | None
     previous_key_files: Names
+    previous_key_algorithms: Names
     next_key_file: str | None
+    next_key_algorithm: str | None
     key_id: str | None
     issuer: str
     audience: str
