@@ -28,6 +28,7 @@ from embedgate.sso import (
     OIDCProvider,
     SSOSessions,
     authlib_session_claims,
+    merge_userinfo,
 )
 from embedgate.wsgi import EmbedgateWSGIMiddleware
 
@@ -46,16 +47,19 @@ CLAIM_MAPPING = {
 }
 
 SETTINGS_FROM_ENV = ("SSO_METADATA_URL", "SSO_CLIENT_ID", "SSO_CLIENT_SECRET", "SECRET_KEY")
+# The example's embedgate settings; the same EMBEDGATE_* names in the environment win.
+DEFAULTS = {
+    "EMBEDGATE_MODE": "sso",
+    "EMBEDGATE_CLAIM_MAPPING": json.dumps(CLAIM_MAPPING),
+    "EMBEDGATE_ALLOWED_ATTRIBUTES": "region",
+    "EMBEDGATE_REQUIRED_ATTRIBUTES": "tenant",
+}
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
-    app.config.update(
-        EMBEDGATE_MODE="sso",
-        EMBEDGATE_CLAIM_MAPPING=json.dumps(CLAIM_MAPPING),
-        EMBEDGATE_ALLOWED_ATTRIBUTES="region",
-        EMBEDGATE_REQUIRED_ATTRIBUTES="tenant",
-    )
+    # embedgate reads the environment only for names app.config does not set.
+    app.config.update({k: v for k, v in DEFAULTS.items() if k not in os.environ})
     app.config.update({k: os.environ[k] for k in SETTINGS_FROM_ENV if k in os.environ})
     app.config.update(config or {})
 
@@ -89,8 +93,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     @app.get("/callback")
     def callback() -> Any:
         token = oauth.idp.authorize_access_token()  # verifies the ID token (JWKS, nonce...)
-        session["user"] = dict(token["userinfo"])
-        sso.login(token["userinfo"])
+        claims = dict(token["userinfo"])  # Authlib's name for the ID token's claims
+        if oauth.idp.load_server_metadata().get("userinfo_endpoint"):
+            # Many IdPs answer email/profile claims from UserInfo only, not in the ID token.
+            claims = merge_userinfo(claims, oauth.idp.userinfo(token=token))
+        session["user"] = claims
+        sso.login(claims)
         return redirect(url_for("index"))
 
     @app.post("/logout")

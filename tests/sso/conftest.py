@@ -3,13 +3,14 @@ real threaded HTTP server, plus helpers to log in through them with httpx."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import re
 import secrets
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -87,8 +88,9 @@ class Stack:
         return engine
 
 
-@pytest.fixture
-def stack() -> Iterator[Stack]:
+@contextlib.contextmanager
+def running_stack(*, userinfo_only: Sequence[str] = ()) -> Iterator[Stack]:
+    """The local IdP and the SSO example app, each on its own port of 127.0.0.1."""
     example = load_example()
     idp_port, app_port = free_port(), free_port()
     app_url = f"http://127.0.0.1:{app_port}"
@@ -98,7 +100,9 @@ def stack() -> Iterator[Stack]:
         redirect_uris=[f"{app_url}/callback"],
         backchannel_logout_uri=f"{app_url}/backchannel-logout",
     )
-    with running_idp(idp_port, users=users(example.NAMESPACE), clients=[client]) as idp:
+    with running_idp(
+        idp_port, users=users(example.NAMESPACE), clients=[client], userinfo_only=userinfo_only
+    ) as idp:
         app = example.create_app(
             {
                 "SECRET_KEY": secrets.token_hex(32),
@@ -117,6 +121,12 @@ def stack() -> Iterator[Stack]:
             server.shutdown()
             server.server_close()
             thread.join(timeout=10)
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    with running_stack() as running:
+        yield running
 
 
 def login(

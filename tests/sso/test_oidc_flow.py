@@ -4,10 +4,20 @@ claims; back-channel logout purges it."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
+import pytest
 from joserfc.jwk import RSAKey
 
-from tests.sso.conftest import Stack, login, page_token, token_claims
+from tests.sso.conftest import (
+    Stack,
+    load_example,
+    login,
+    page_token,
+    running_stack,
+    token_claims,
+)
 from tests.sso.idp import LocalIdP
 
 SAME_ORIGIN = {"X-Embedgate": "1", "Sec-Fetch-Site": "same-origin"}
@@ -168,3 +178,36 @@ def test_an_id_token_is_not_a_logout_token(stack: Stack) -> None:
     assert response.status_code == 400
     assert len(stack.engine.service.cache) == 1  # type: ignore[arg-type]
     app.close()
+
+
+def test_claims_the_idp_answers_only_from_userinfo_reach_the_token() -> None:
+    # Like npm oidc-provider: the ID token carries sub (and sid) only; email, name, groups
+    # and the custom namespace claim come from the UserInfo endpoint.
+    namespace = load_example().NAMESPACE
+    only_userinfo = ("email", "name", "groups", "employee_id", namespace)
+    with running_stack(userinfo_only=only_userinfo) as running:
+        app, page = login(running, "alice", "alice-password")
+        assert "Signed in as <strong>Alice Analyst</strong>" in page.text
+        payload = page_token(page.text)
+        assert payload is not None
+        claims = token_claims(payload["token"])
+        assert claims["sub"] == "alice-0001"
+        assert claims["tenant"] == "acme"
+        assert claims["attributes"] == {"region": "eu-west"}
+        assert claims["roles"] == ["analysts", "sales"]
+        assert claims["email"] == "alice@acme.example"
+        app.close()
+
+
+def test_claim_mapping_from_the_environment_overrides_the_examples(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EMBEDGATE_CLAIM_MAPPING", json.dumps({"tenant": "email", "attributes": {}}))
+    with running_stack() as running:
+        app, page = login(running, "bob", "bob-password")
+        payload = page_token(page.text)
+        assert payload is not None
+        claims = token_claims(payload["token"])
+        assert claims["tenant"] == "bob@globex.example"  # the environment's mapping
+        assert "roles" not in claims  # the example's groups -> roles mapping is not used
+        app.close()

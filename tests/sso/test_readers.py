@@ -12,6 +12,7 @@ from embedgate import Engine, PrincipalError
 from embedgate.sso import (
     authlib_session_claims,
     django_user_claims,
+    merge_userinfo,
     python3_saml_claims,
     saml_claims,
     saml_session_claims,
@@ -183,3 +184,18 @@ def test_a_user_without_an_identity_is_refused() -> None:
         starlette_user_claims({"user": Nameless()})
     with pytest.raises(PrincipalError):
         django_user_claims(Nameless(), accessor="nothing")
+
+
+def test_userinfo_claims_merge_under_the_id_tokens_own() -> None:
+    id_claims = {"sub": "alice", "iss": "https://idp.test", "name": "From ID token"}
+    userinfo = {"sub": "alice", "email": "alice@example.test", "name": "From UserInfo"}
+    merged = merge_userinfo(id_claims, userinfo)
+    assert merged == {
+        "sub": "alice",
+        "iss": "https://idp.test",
+        "name": "From ID token",
+        "email": "alice@example.test",
+    }
+    assert merge_userinfo(id_claims, None) == id_claims
+    with pytest.raises(PrincipalError):
+        merge_userinfo(id_claims, {"sub": "mallory", "email": "m@example.test"})

@@ -22,6 +22,7 @@ from .provider import OIDCProvider
 from .readers import (
     authlib_session_claims,
     django_user_claims,
+    merge_userinfo,
     python3_saml_claims,
     saml_claims,
     saml_session_claims,
@@ -53,6 +54,7 @@ __all__ = [
     "authlib_session_claims",
     "django_user_claims",
     "flask_backchannel_view",
+    "merge_userinfo",
     "preset",
     "python3_saml_claims",
     "saml_claims",

@@ -42,6 +42,27 @@ def authlib_session_claims(
     return None
 
 
+def merge_userinfo(
+    id_token_claims: Mapping[str, Any], userinfo: Mapping[str, Any] | None
+) -> Claims:
+    """The ID token's claims plus those the IdP returns only from its UserInfo endpoint.
+
+    Many OpenID Providers (npm ``oidc-provider`` among them) put the ``email`` and
+    ``profile`` claims only in the UserInfo response (OIDC Core 5.4). The ID token's own
+    claims win, and a UserInfo answer for another ``sub`` is refused (OIDC Core 5.3.2).
+    """
+    merged = dict(id_token_claims)
+    if not userinfo:
+        return merged
+    if userinfo.get("sub") != id_token_claims.get("sub"):
+        raise PrincipalError(
+            "subject", "the UserInfo response is for another subject than the ID token"
+        )
+    for name, value in userinfo.items():
+        merged.setdefault(name, value)
+    return merged
+
+
 def _scope(request_or_scope: Any) -> Mapping[str, Any]:
     scope = getattr(request_or_scope, "scope", request_or_scope)
     return scope if isinstance(scope, Mapping) else {}

@@ -177,8 +177,12 @@ class LocalIdP:
         users: Sequence[IdPUser],
         clients: Sequence[IdPClient],
         host: str = "127.0.0.1",
+        userinfo_only: Sequence[str] = (),
     ) -> None:
         self.issuer = f"http://{host}:{port}"
+        # Claims left out of the ID token and answered by /userinfo only, as many IdPs
+        # do for the email and profile scopes.
+        self.userinfo_only = frozenset(userinfo_only)
         self.host, self.port = host, port
         self.users = {u.username: u for u in users}
         self.clients = {c.client_id: c for c in clients}
@@ -324,7 +328,12 @@ class LocalIdP:
                 return {"alg": "RS256", "kid": idp.kid, "typ": "JWT"}
 
             def generate_user_info(self, user: _Login, scope: str) -> UserInfo:
-                return UserInfo({**user.user.claims, "sid": user.sid})
+                claims = {
+                    name: value
+                    for name, value in user.user.claims.items()
+                    if name not in idp.userinfo_only
+                }
+                return UserInfo({**claims, "sid": user.sid})
 
         def save_token(token: dict[str, Any], req: Any) -> None:
             with idp.lock:
@@ -433,10 +442,14 @@ class LocalIdP:
 
 @contextlib.contextmanager
 def running_idp(
-    port: int, *, users: Sequence[IdPUser], clients: Sequence[IdPClient]
+    port: int,
+    *,
+    users: Sequence[IdPUser],
+    clients: Sequence[IdPClient],
+    userinfo_only: Sequence[str] = (),
 ) -> Iterator[LocalIdP]:
     """Serve a :class:`LocalIdP` on 127.0.0.1:``port`` in a thread (werkzeug, threaded)."""
-    idp = LocalIdP(port, users=users, clients=clients)
+    idp = LocalIdP(port, users=users, clients=clients, userinfo_only=userinfo_only)
     server = make_server("127.0.0.1", port, idp.app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="local-idp", daemon=True)
     thread.start()
