@@ -3,6 +3,7 @@ cookie, guest token), or signed locally exactly as Superset's security manager e
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -250,3 +251,31 @@ def test_listed_dashboards_share_the_sessions_token(principal: Principal) -> Non
     with pytest.raises(ConfigurationError) as caught:
         eng.profile.resource_for("dashboard", "not-listed")
     assert caught.value.setting == "EMBEDGATE_SUPERSET_DASHBOARDS"
+
+
+@pytest.mark.parametrize("audience", [None, "superset.example.com", "http://0.0.0.0:8088/"])
+def test_local_mode_warns_at_start_up_when_superset_would_refuse_the_audience(
+    caplog: pytest.LogCaptureFixture, audience: str | None
+) -> None:
+    mapping = local_settings()
+    if audience is None:
+        del mapping["EMBEDGATE_AUDIENCE"]  # embedgate's own default: "embedgate"
+    else:
+        mapping["EMBEDGATE_AUDIENCE"] = audience
+    with caplog.at_level(logging.WARNING, logger="embedgate"):
+        engine(mapping)
+    (record,) = [r for r in caplog.records if "GUEST_TOKEN_JWT_AUDIENCE" in r.getMessage()]
+    message = record.getMessage()
+    assert record.levelno == logging.WARNING
+    assert "http://0.0.0.0:8080/" in message
+    assert "EMBEDGATE_AUDIENCE" in message
+    assert repr(audience or "embedgate") in message
+    assert TEST_SECRET not in message
+
+
+def test_local_mode_with_supersets_default_audience_does_not_warn(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="embedgate"):
+        engine(local_settings(audience="http://0.0.0.0:8080/"))
+    assert not [r for r in caplog.records if "GUEST_TOKEN_JWT_AUDIENCE" in r.getMessage()]

@@ -21,6 +21,7 @@ guest token bound to that one dashboard.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any, Final
@@ -43,6 +44,9 @@ from .options import ProfileOptions, check_url, http_policy
 from .rls import RlsRule, parse_rules, render_rules
 
 SDK_URL: Final = "https://unpkg.com/@superset-ui/embedded-sdk"
+# What Superset checks a guest token's aud against when GUEST_TOKEN_JWT_AUDIENCE is unset:
+# its WEBDRIVER_BASEURL, whose default is this.
+SUPERSET_DEFAULT_AUDIENCE: Final = "http://0.0.0.0:8080/"
 ACCESS_MARGIN: Final = 30.0
 DEFAULT_ACCESS_LIFETIME: Final = 900.0  # Flask-JWT-Extended's default, when exp is unreadable
 SETTINGS: Final = (
@@ -59,6 +63,8 @@ SETTINGS: Final = (
     "read_timeout",
     "retries",
 )
+
+log = logging.getLogger("embedgate")
 
 
 def guest_user(principal: Principal) -> dict[str, str]:
@@ -293,6 +299,17 @@ class SupersetProfile(ProfileBase):
                 "EMBEDGATE_SECRET",
                 "the local mode signs with Superset's GUEST_TOKEN_JWT_SECRET: set it here "
                 "(and no private key)",
+            )
+        if config.audience != SUPERSET_DEFAULT_AUDIENCE:
+            log.warning(
+                "embedgate: Superset refuses a guest token whose aud is not its "
+                "GUEST_TOKEN_JWT_AUDIENCE (unset, it is WEBDRIVER_BASEURL, by default %s); "
+                "EMBEDGATE_AUDIENCE is %r: set GUEST_TOKEN_JWT_AUDIENCE = %r in "
+                "superset_config.py, or EMBEDGATE_AUDIENCE=%s",
+                SUPERSET_DEFAULT_AUDIENCE,
+                config.audience,
+                config.audience,
+                SUPERSET_DEFAULT_AUDIENCE,
             )
         return LocalSigner(
             keyset_from_config(config),
