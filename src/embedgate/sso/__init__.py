@@ -4,6 +4,8 @@
   ``EMBEDGATE_CLAIM_MAPPING='{"preset": "saml"}'``);
 - readers returning the SSO session's claims from Authlib (Flask or Starlette session),
   python3-saml, Starlette's ``request.user`` and Django users (:mod:`.readers`);
+- SAML service providers on pysaml2: claims of a verified assertion, outstanding-request and
+  replay state, single logout (:mod:`.saml`);
 - session end: :class:`SSOSessions` (login index, local logout, IdP logout) and OIDC
   Back-Channel Logout (:class:`BackchannelLogout`, with Flask/Starlette routes).
 """
@@ -29,6 +31,7 @@ from .readers import (
     starlette_session_claims,
     starlette_user_claims,
 )
+from .saml import SAMLRequestState, pysaml2_claims, saml_error_code, saml_logout
 from .sessions import EndResult, SessionIndex, SSOSessions
 from .web import (
     FlaskSSO,
@@ -48,6 +51,7 @@ __all__ = [
     "LogoutResponse",
     "LogoutTokenVerifier",
     "OIDCProvider",
+    "SAMLRequestState",
     "SSOSessions",
     "SessionIndex",
     "StarletteSSO",
@@ -56,8 +60,11 @@ __all__ = [
     "flask_backchannel_view",
     "merge_userinfo",
     "preset",
+    "pysaml2_claims",
     "python3_saml_claims",
     "saml_claims",
+    "saml_error_code",
+    "saml_logout",
     "saml_session_claims",
     "starlette_backchannel_endpoint",
     "starlette_backchannel_route",
