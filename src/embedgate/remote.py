@@ -62,6 +62,9 @@ _DEFAULT_RETRY_AFTER: Final = {
 class HttpCall:
     """One request of an exchange. ``what`` names it in errors ("token request").
 
+    ``path`` is relative to the minter's base URL, or an absolute URL for a provider whose
+    credentials come from another service (an identity provider's token endpoint).
+    ``form`` sends an ``application/x-www-form-urlencoded`` body instead of ``json``.
     ``handles`` lists non-2xx statuses the exchange deals with itself (a 401 that means
     "log in again"); they come back as replies instead of errors.
     """
@@ -73,6 +76,7 @@ class HttpCall:
     json: Any = field(default=None, repr=False)
     cookies: Mapping[str, str] = field(default_factory=dict, repr=False)
     handles: frozenset[int] = frozenset()
+    form: Mapping[str, str] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -215,11 +219,20 @@ class RemoteMinter(ABC):
         args: dict[str, Any] = {"headers": headers}
         if call.json is not None:
             args["json"] = call.json
+        if call.form is not None:
+            args["data"] = dict(call.form)
         return args
+
+    def _url(self, call: HttpCall) -> str:
+        return (
+            call.path
+            if call.path.startswith(("https://", "http://"))
+            else self._base_url + call.path
+        )
 
     def _send(self, call: HttpCall) -> HttpReply:
         client = self._sync_client()
-        url = self._base_url + call.path
+        url = self._url(call)
         for attempt in range(self.policy.retries + 1):
             try:
                 response = client.request(call.method, url, **self._request_args(call))
@@ -242,7 +255,7 @@ class RemoteMinter(ABC):
 
     async def _asend(self, call: HttpCall) -> HttpReply:
         client = self._loop_client()
-        url = self._base_url + call.path
+        url = self._url(call)
         for attempt in range(self.policy.retries + 1):
             try:
                 response = await client.request(call.method, url, **self._request_args(call))

@@ -56,9 +56,21 @@ def engine(provider: str) -> Engine:
 
 
 def test_every_documented_provider_is_registered() -> None:
-    assert profile_names() == ["generic", "looker", "metabase", "superset", "tableau", "toucan"]
+    assert profile_names() == [
+        "generic",
+        "looker",
+        "metabase",
+        "powerbi",
+        "preset",
+        "quicksight",
+        "sigma",
+        "superset",
+        "tableau",
+        "thoughtspot",
+        "toucan",
+    ]
     with pytest.raises(ConfigurationError) as caught:
-        get_profile("powerbi")
+        get_profile("domo")
     assert caught.value.setting == "EMBEDGATE_PROVIDER"
 
 

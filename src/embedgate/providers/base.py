@@ -101,6 +101,11 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "metabase": ("embedgate.providers.metabase", "MetabaseProfile"),
     "tableau": ("embedgate.providers.tableau", "TableauProfile"),
     "looker": ("embedgate.providers.looker", "LookerProfile"),
+    "powerbi": ("embedgate.providers.powerbi", "PowerBiProfile"),
+    "quicksight": ("embedgate.providers.quicksight", "QuickSightProfile"),
+    "sigma": ("embedgate.providers.sigma", "SigmaProfile"),
+    "preset": ("embedgate.providers.preset", "PresetProfile"),
+    "thoughtspot": ("embedgate.providers.thoughtspot", "ThoughtSpotProfile"),
 }
 
 

@@ -22,7 +22,6 @@ guest token bound to that one dashboard.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -39,6 +38,7 @@ from ..secret import Secret
 from ..signer import LocalSigner
 from ..token import EmbedToken
 from . import html
+from .access import ServiceAccess
 from .base import ProfileBase
 from .options import ProfileOptions, check_url, http_policy
 from .rls import RlsRule, parse_rules, render_rules
@@ -114,7 +114,7 @@ class GuestGrant:
         return repr((self.dashboards, self.rules))
 
 
-def _unverified_exp(token: str) -> float | None:
+def unverified_exp(token: str) -> float | None:
     # Only to time renewals: the token is the provider's, we hold no key to verify it.
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
@@ -151,37 +151,21 @@ class SupersetApiMinter(RemoteMinter):
         self._grant = grant
         self._guest_ttl = guest_token_ttl
         self._login_provider = login_provider
-        self._access_lock = threading.Lock()
-        self._access: tuple[Secret, float] | None = None
+        self._access = ServiceAccess(ACCESS_MARGIN)
 
     def scope_parts(self) -> tuple[str, ...]:
         return (self._username, self._grant.scope())
-
-    def _current_access(self, now: float) -> Secret | None:
-        with self._access_lock:
-            if self._access is not None and now < self._access[1] - ACCESS_MARGIN:
-                return self._access[0]
-            return None
-
-    def _forget_access(self, access: Secret) -> None:
-        with self._access_lock:
-            if self._access is not None and self._access[0] is access:
-                self._access = None
 
     def _keep_access(self, data: Mapping[str, Any], now: float) -> Secret:
         value = data.get("access_token")
         if not isinstance(value, str) or not value:
             raise self.error(MALFORMED, "the login answered without an access_token", status=200)
-        access = Secret(value)
-        expires = _unverified_exp(value) or now + DEFAULT_ACCESS_LIFETIME
-        with self._access_lock:
-            self._access = (access, expires)
-        return access
+        return self._access.keep(value, unverified_exp(value) or now + DEFAULT_ACCESS_LIFETIME)
 
     def exchange(self, request: IssueRequest) -> Exchange:
         body = self._grant.body(request)
         for _ in range(2):
-            access = self._current_access(request.now)
+            access = self._access.current(request.now)
             if access is None:
                 login = yield HttpCall(
                     "POST",
@@ -195,7 +179,7 @@ class SupersetApiMinter(RemoteMinter):
                     },
                 )
                 access = self._keep_access(login.data, request.now)
-            bearer = {"authorization": f"Bearer {access.reveal_bytes().decode('utf-8')}"}
+            bearer = ServiceAccess.bearer(access)
             csrf = yield HttpCall(
                 "GET",
                 "/api/v1/security/csrf_token/",
@@ -204,7 +188,7 @@ class SupersetApiMinter(RemoteMinter):
                 handles=frozenset({401}),
             )
             if csrf.status == 401:
-                self._forget_access(access)
+                self._access.forget(access)
                 continue
             csrf_token = csrf.data.get("result")
             if not isinstance(csrf_token, str) or not csrf_token:
@@ -220,7 +204,7 @@ class SupersetApiMinter(RemoteMinter):
                 handles=frozenset({401}),
             )
             if guest.status == 401:
-                self._forget_access(access)
+                self._access.forget(access)
                 continue
             return self._token(guest.data, request)
         raise self.error(
@@ -235,7 +219,7 @@ class SupersetApiMinter(RemoteMinter):
             raise self.error(
                 MALFORMED, "the guest token request answered without a token", status=200
             )
-        expires_at = _unverified_exp(token) or request.now + self._guest_ttl
+        expires_at = unverified_exp(token) or request.now + self._guest_ttl
         return EmbedToken(
             token=token,
             expires_at=expires_at,
@@ -251,6 +235,7 @@ class SupersetProfile(ProfileBase):
     """Superset embedded dashboards (``dashboard``: a mount point for the embedded SDK)."""
 
     name = "superset"
+    sdk_name = "superset"
     snippet_kinds = ("dashboard",)
 
     def __init__(self) -> None:
@@ -336,7 +321,8 @@ class SupersetProfile(ProfileBase):
             return resource
         if resource not in self._dashboards:
             raise ConfigurationError(
-                "EMBEDGATE_SUPERSET_DASHBOARDS", f"does not list the dashboard {resource!r}"
+                f"EMBEDGATE_{self.name.upper()}_DASHBOARDS",
+                f"does not list the dashboard {resource!r}",
             )
         return None
 
@@ -352,11 +338,11 @@ class SupersetProfile(ProfileBase):
         if self._domain is None or self._sdk_url is None:
             raise ConfigurationError("EMBEDGATE_PROVIDER", "build_issuer() has not run yet")
         if not resource:
-            raise ConfigurationError("superset snippet", "needs the embedded dashboard id")
+            raise ConfigurationError(f"{self.name} snippet", "needs the embedded dashboard id")
         mount = html.element(
             "div",
             [
-                ("data-embedgate-sdk", "superset"),
+                ("data-embedgate-sdk", self.sdk_name),
                 ("data-embedgate-dashboard", resource),
                 ("data-embedgate-domain", self._domain),
                 ("data-embedgate-resource", None if self._dashboards else resource),
