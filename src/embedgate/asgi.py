@@ -8,6 +8,7 @@ import inspect
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from . import telemetry
 from .errors import EmbedgateError
 from .web.endpoint import aanswer_token
 from .web.headers import Headers
@@ -120,7 +121,9 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
         scope[SCOPE_KEY] = self
         route = self.gate.route_path(_relative_path(scope))
         if route is not None:
+            started = telemetry.start()
             response = await self._serve(route, web_request(scope), scope, receive)
+            telemetry.endpoint_answered(route, response.status, started)
             await send_response(send, response)
         elif self.gate.config.inject:
             await self.app(scope, receive, _PageSend(self, scope, send))
@@ -171,10 +174,12 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
         """The snippet for a finished page and the cookie to set with it; (None, None)
         to leave the page alone (anonymous, refused, nowhere to put it)."""
         if plan.injector.insertion_point() is None:
+            telemetry.injection(False, "no_insertion_point")
             return None, None
         try:
             principal = self.gate.principal_for(await self.user(scope))
             if principal is None:
+                telemetry.injection(False, "anonymous")
                 return None, None
             decision = await self.session(scope)
             token = None
@@ -235,6 +240,7 @@ class _PageSend:
         more_body = message.get("more_body", False)
         out = plan.injector.feed(message.get("body", b""))
         if plan.injector.passthrough:  # over the buffer limit: stream it as it comes
+            telemetry.injection(False, "too_large")
             await self._send_start()
             if out or not more_body:
                 await self.send({"type": "http.response.body", "body": out, "more_body": more_body})

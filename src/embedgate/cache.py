@@ -9,6 +9,7 @@ from typing import Protocol
 
 from cachetools import LRUCache
 
+from . import telemetry
 from .canonical import canonical_json, digest, utf8
 from .clock import SYSTEM_CLOCK, Clock
 from .token import EmbedToken
@@ -133,12 +134,11 @@ class MemoryCache:
     def get(self, key: str) -> EmbedToken | None:
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if self._now() >= entry[1]:
+            if entry is not None and self._now() >= entry[1]:
                 del self._entries[key]
-                return None
-            return entry[0]
+                entry = None
+        telemetry.cache_lookup("local", entry is not None)
+        return None if entry is None else entry[0]
 
     def set(self, key: str, token: EmbedToken, deadline: float) -> None:
         with self._lock:

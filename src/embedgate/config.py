@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
+from .audit import load_hook
 from .errors import ConfigurationError
 from .secret import Secret
 
@@ -263,6 +264,16 @@ class Config:
     max_inject_bytes: int = setting(1_048_576, _int, "largest HTML body buffered for injection")
     allow_get: bool = setting(False, _bool, "let the token endpoint answer GET")
     rate_limit: int = setting(30, _int, "token endpoint requests per session per minute")
+    # -- operations
+    audit_key: Secret | None = setting(
+        None,
+        _secret,
+        "key of the audit trail's subject/session hashes (default: from the secret or API key)",
+        secret=True,
+    )
+    audit_hook: Any = setting(
+        None, load_hook, "callable or 'module:function' that receives each audit event"
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from .audit import audit_trail
 from .cache import CacheBackend, MemoryCache
 from .clock import SYSTEM_CLOCK, Clock
 from .config import Config, extension_settings
@@ -67,7 +68,14 @@ class Engine:
         )
         if cache is None:
             cache = build_cache(config, clock)
-        self.service = TokenService(issuer, cache=cache, policy=policy, timing=timing, clock=clock)
+        self.service = TokenService(
+            issuer,
+            cache=cache,
+            policy=policy,
+            timing=timing,
+            clock=clock,
+            audit=audit_trail(config, issuer.name),
+        )
         self.claim_mapping = ClaimMapping.from_mapping(config.claim_mapping or {})
         if config.mode == "api_key":
             log.warning("%s", _SANDBOX_BANNER)

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import anyio
 
+from . import telemetry
 from .errors import ConfigurationError, IssuerError
 from .http_policy import HttpPolicy as HttpPolicy  # noqa: PLC0414 - re-exported
 
@@ -140,6 +141,10 @@ class RemoteMinter(ABC):
         return "|".join((self._name, self._base_url, *self.scope_parts()))
 
     def issue(self, request: IssueRequest) -> EmbedToken:
+        with telemetry.remote_mint(self._name):
+            return self._issue(request)
+
+    def _issue(self, request: IssueRequest) -> EmbedToken:
         steps = self.exchange(request)
         try:
             call = next(steps)
@@ -152,6 +157,10 @@ class RemoteMinter(ABC):
             steps.close()
 
     async def aissue(self, request: IssueRequest) -> EmbedToken:
+        with telemetry.remote_mint(self._name):
+            return await self._aissue(request)
+
+    async def _aissue(self, request: IssueRequest) -> EmbedToken:
         steps = self.exchange(request)
         try:
             call = next(steps)
@@ -245,8 +254,10 @@ class RemoteMinter(ABC):
                     call, response.status_code, response.headers, response.content
                 )
                 if isinstance(outcome, HttpReply):
+                    telemetry.upstream_call(self._name)
                     return outcome
                 error = outcome
+            telemetry.upstream_call(self._name, error.code)
             delay = self._retry_delay(call, error, attempt)
             if delay is None:
                 raise error
@@ -268,8 +279,10 @@ class RemoteMinter(ABC):
                     call, response.status_code, response.headers, response.content
                 )
                 if isinstance(outcome, HttpReply):
+                    telemetry.upstream_call(self._name)
                     return outcome
                 error = outcome
+            telemetry.upstream_call(self._name, error.code)
             delay = self._retry_delay(call, error, attempt)
             if delay is None:
                 raise error

@@ -11,6 +11,8 @@ import logging
 import random
 from dataclasses import dataclass, replace
 
+from . import telemetry
+from .audit import AuditTrail, Reason
 from .cache import CacheBackend, MemoryCache, cache_key, session_tag
 from .canonical import short_hash
 from .clock import SYSTEM_CLOCK, Clock
@@ -97,8 +99,10 @@ class TokenService:
         timing: TokenTiming | None = None,
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.issuer = issuer
+        self.audit = audit if audit is not None else AuditTrail(provider=issuer.name)
         self.clock = clock
         self.cache: CacheBackend = cache if cache is not None else MemoryCache(clock=clock)
         self.policy = policy or AttributePolicy()
@@ -207,6 +211,7 @@ class TokenService:
         self, cached: EmbedToken | None, subject: str, error: IssuerError
     ) -> EmbedToken:
         if (stale := self._usable(cached, subject)) is not None:
+            telemetry.stale_served(self.issuer.name)
             log.warning(
                 "embedgate: %s failed (%s); serving the cached token until it nears expiry",
                 self.issuer.name,
@@ -215,6 +220,22 @@ class TokenService:
             retry_at = self.clock.now() + error.retry_after
             return replace(stale, refresh_at=min(retry_at, stale.expires_at))
         raise error
+
+    def _issued(
+        self,
+        token: EmbedToken,
+        principal: Principal,
+        session_id: str,
+        resource: str | None,
+        cached: EmbedToken | None,
+    ) -> None:
+        """Count and audit a token just issued. The reason: ``refresh`` when the session
+        held a token for this key, else ``first_page`` (``resource_grant`` for a resource)."""
+        telemetry.token_issued(self.issuer.name, self.audit.mode)
+        reason: Reason = "refresh" if cached is not None else "first_page"
+        if cached is None and resource is not None:
+            reason = "resource_grant"
+        self.audit.issued(token, principal, session_id, reason, resource)
 
     # -- sync face -------------------------------------------------------------------------
 
@@ -236,6 +257,7 @@ class TokenService:
                     return again
                 minted = self.issuer.issue(self._request(admitted, resource))
                 if minted.single_use:
+                    self._issued(minted, admitted, session_id, resource, cached)
                     if resource is not None:
                         self.cache.set(
                             self._grant_key(admitted, session_id, resource),
@@ -243,12 +265,14 @@ class TokenService:
                         )
                     return minted
                 token, deadline = self._admit(minted, admitted.subject, session_tag(session_id))
+                self._issued(token, admitted, session_id, resource, cached)
                 self.cache.set(key, token, deadline)
                 return token
 
         try:
             return self._flights.run(key, mint)
         except IssuerError as error:
+            telemetry.token_issued(self.issuer.name, self.audit.mode, error.code)
             return self._stale_fallback(cached, admitted.subject, error)
 
     def holds(self, principal: Principal, session_id: str, resource: str) -> bool:
@@ -268,11 +292,15 @@ class TokenService:
 
     def invalidate_session(self, session_id: str) -> int:
         """Purge a session's tokens (logout)."""
-        return self.cache.invalidate(session_tag=session_tag(session_id))
+        count = self.cache.invalidate(session_tag=session_tag(session_id))
+        self.audit.purged(count, session_id=session_id)
+        return count
 
     def invalidate_subject(self, subject: str) -> int:
         """Purge a subject's tokens in every session (permissions changed)."""
-        return self.cache.invalidate(subject=subject)
+        count = self.cache.invalidate(subject=subject)
+        self.audit.purged(count, subject=subject)
+        return count
 
     # -- async face ------------------------------------------------------------------------
 
@@ -292,6 +320,7 @@ class TokenService:
                     return again
                 minted = await self.issuer.aissue(self._request(admitted, resource))
                 if minted.single_use:
+                    self._issued(minted, admitted, session_id, resource, cached)
                     if resource is not None:
                         await self.cache.aset(
                             self._grant_key(admitted, session_id, resource),
@@ -299,12 +328,14 @@ class TokenService:
                         )
                     return minted
                 token, deadline = self._admit(minted, admitted.subject, session_tag(session_id))
+                self._issued(token, admitted, session_id, resource, cached)
                 await self.cache.aset(key, token, deadline)
                 return token
 
         try:
             return await self._flights.arun(key, mint)
         except IssuerError as error:
+            telemetry.token_issued(self.issuer.name, self.audit.mode, error.code)
             return self._stale_fallback(cached, admitted.subject, error)
 
     async def aholds(self, principal: Principal, session_id: str, resource: str) -> bool:
@@ -316,10 +347,14 @@ class TokenService:
         return self._held(grant, admitted.subject)
 
     async def ainvalidate_session(self, session_id: str) -> int:
-        return await self.cache.ainvalidate(session_tag=session_tag(session_id))
+        count = await self.cache.ainvalidate(session_tag=session_tag(session_id))
+        self.audit.purged(count, session_id=session_id)
+        return count
 
     async def ainvalidate_subject(self, subject: str) -> int:
-        return await self.cache.ainvalidate(subject=subject)
+        count = await self.cache.ainvalidate(subject=subject)
+        self.audit.purged(count, subject=subject)
+        return count
 
     def __repr__(self) -> str:
         return f"TokenService(issuer={self.issuer!r}, cache={self.cache!r})"

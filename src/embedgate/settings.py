@@ -10,7 +10,7 @@ environment, or as their own type. tests/core checks these keys against :class:`
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypedDict
 
 from .secret import Secret
@@ -64,6 +64,8 @@ class Settings(TypedDict, total=False):
     max_inject_bytes: int | str
     allow_get: bool | str
     rate_limit: int | str
+    audit_key: SecretValue | None
+    audit_hook: str | Callable[[dict[str, Any]], None] | None
 
 
 __all__ = ["Settings", "Unpack"]

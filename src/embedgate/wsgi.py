@@ -14,6 +14,7 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
+from . import telemetry
 from .errors import EmbedgateError
 from .web.endpoint import answer_token
 from .web.headers import Headers
@@ -113,7 +114,9 @@ class EmbedgateWSGIMiddleware(MiddlewareBase[WSGIApp]):
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         route = self.gate.route_path(environ.get("PATH_INFO", "") or "/")
         if route is not None:
+            started = telemetry.start()
             response = self._serve(route, web_request(environ), environ)
+            telemetry.endpoint_answered(route, response.status, started)
             start_response(_status_line(response.status), response.headers.to_wsgi())
             return [response.body]
         if not self.gate.config.inject:
@@ -158,11 +161,13 @@ class EmbedgateWSGIMiddleware(MiddlewareBase[WSGIApp]):
         """The snippet for a finished page and the cookie to set with it; (None, None)
         to leave the page alone (anonymous, refused, nowhere to put it)."""
         if plan.injector.insertion_point() is None:
+            telemetry.injection(False, "no_insertion_point")
             return None, None
         decision = None
         try:
             principal = self.gate.principal_for(self.user(environ))
             if principal is None:
+                telemetry.injection(False, "anonymous")
                 return None, None
             decision = self.session(environ)
             token = None
@@ -230,6 +235,7 @@ class _PageResponse:
             return chunk
         out = plan.injector.feed(chunk)
         if plan.injector.passthrough:  # over the buffer limit: stream it as it comes
+            telemetry.injection(False, "too_large")
             self.plan = None
             self._start(self.headers)
         return out

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, Flask, Response, current_app, g, has_request_context, request
 from markupsafe import Markup
 
+from .. import telemetry
 from ..engine import Engine
 from ..errors import ConfigurationError, PrincipalError
 from ..settings import Settings, Unpack
@@ -127,9 +128,10 @@ class EmbedGate:
         app.extensions[EXTENSION_KEY] = EmbedGateState(self, engine, gate)
 
         blueprint = Blueprint("embedgate", __name__)
-        blueprint.add_url_rule("/token", "token", self._token_view, methods=["GET", "POST"])
-        blueprint.add_url_rule("/embedgate.js", "script", self._script_view)
-        blueprint.add_url_rule("/jwks.json", "jwks", self._jwks_view)
+        token_view = _timed("token", self._token_view)
+        blueprint.add_url_rule("/token", "token", token_view, methods=["GET", "POST"])
+        blueprint.add_url_rule("/embedgate.js", "script", _timed("script", self._script_view))
+        blueprint.add_url_rule("/jwks.json", "jwks", _timed("jwks", self._jwks_view))
         app.register_blueprint(blueprint, url_prefix=engine.config.prefix)
         # The endpoint has its own CSRF defence (same-origin check + X-Embedgate header):
         # exempt it from Flask-WTF's CSRFProtect, whichever of the two is set up first.
@@ -295,3 +297,15 @@ class EmbedGate:
             log.debug("embedgate: embed_script() outside a request renders nothing")
             return Markup("")
         return trusted_markup(self.helpers().embed_script())
+
+
+def _timed(route: str, view: Callable[[], Response]) -> Callable[[], Response]:
+    """``view``, counted and timed as one of embedgate's routes."""
+
+    def timed() -> Response:
+        started = telemetry.start()
+        response = view()
+        telemetry.endpoint_answered(route, response.status_code, started)
+        return response
+
+    return timed

@@ -19,6 +19,7 @@ from typing import Any, Final
 import anyio
 import anyio.to_thread
 
+from .. import telemetry
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ConfigurationError
 from ..token import EmbedToken
@@ -125,7 +126,8 @@ class RedisCache:
         if not self.breaker.allow():
             return _DOWN
         try:
-            result = fn(*args, **kwargs)
+            with telemetry.redis_call(getattr(fn, "__name__", "script")):
+                result = fn(*args, **kwargs)
         except _FAILURES as error:
             self.breaker.failure(error)
             return _DOWN
@@ -136,7 +138,8 @@ class RedisCache:
         if not self.breaker.allow():
             return _DOWN
         try:
-            result = await fn(*args, **kwargs)
+            with telemetry.redis_call(getattr(fn, "__name__", "script")):
+                result = await fn(*args, **kwargs)
         except _FAILURES as error:
             self.breaker.failure(error)
             return _DOWN
@@ -193,7 +196,9 @@ class RedisCache:
     # -- sync face ----------------------------------------------------------------------
 
     def get(self, key: str) -> EmbedToken | None:
-        return self._decode(self._call(self._sync().get, redis_key("token", key)))
+        token = self._decode(self._call(self._sync().get, redis_key("token", key)))
+        telemetry.cache_lookup("redis", token is not None)
+        return token
 
     def set(self, key: str, token: EmbedToken, deadline: float) -> None:
         pipe = self._sync().pipeline(transaction=False)
@@ -274,7 +279,9 @@ class RedisCache:
         client = self._async()
         if client is None:
             return await anyio.to_thread.run_sync(self.get, key)
-        return self._decode(await self._acall(client.get, redis_key("token", key)))
+        token = self._decode(await self._acall(client.get, redis_key("token", key)))
+        telemetry.cache_lookup("redis", token is not None)
+        return token
 
     async def aset(self, key: str, token: EmbedToken, deadline: float) -> None:
         client = self._async()

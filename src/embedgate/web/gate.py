@@ -15,6 +15,7 @@ import logging
 from importlib import resources
 from typing import Any, Final, Literal
 
+from .. import telemetry
 from ..canonical import canonical_json
 from ..engine import Engine
 from ..errors import ConfigurationError, EmbedgateError, IssuerError, PrincipalError
@@ -282,6 +283,7 @@ class WebGate:
             retry_after = self.limiter.hit("\x00new-sessions\x00" + principal.subject)
         if retry_after is None:
             return None
+        telemetry.rate_limited()
         return with_cookie(
             error_response(
                 429,
@@ -298,6 +300,7 @@ class WebGate:
         """200 with the token's JSON payload (shaped by the profile; ``"resource"`` added
         for a resource-bound token)."""
         now = self.engine.clock.now()
+        telemetry.token_served(token.expires_at - now, "endpoint")
         payload = token.payload(now)
         payload["expires_in"], payload["refresh_in"] = client_timing(token, now)
         if resource is not None:
@@ -427,6 +430,7 @@ class WebGate:
         loader (with no token: the script fetches one), False to leave the page alone."""
         if isinstance(error, PrincipalError):
             log.warning("embedgate: no token injected, principal refused (%s)", error.field)
+            telemetry.injection(False, "principal_refused")
             return False
         code = error.code if isinstance(error, IssuerError) else type(error).__name__
         log.warning("embedgate: no token injected, issuance failed (%s)", code)

@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 
+from .. import telemetry
 from ..engine import Engine
 from ..token import EmbedToken
 from .headers import Headers, parse_content_type
@@ -184,9 +185,14 @@ class PageRules:
         opening, endpoint_json, script, closing = parts
         data = "null"
         if not self.session_tokens:
+            telemetry.injection(True, "no_session_token")
             data = f'{{"token":null,"session":false,"endpoint":{endpoint_json}}}'
-        elif token is not None:
+        elif token is None:
+            telemetry.injection(True, "no_token")
+        else:
             now = self.engine.clock.now()
+            telemetry.injection(True, "token")
+            telemetry.token_served(token.expires_at - now, "page")
             _, refresh_in = client_timing(token, now)
             value = token.token
             quoted = f'"{value}"' if _PLAIN_TOKEN.fullmatch(value) else json_for_html(value)

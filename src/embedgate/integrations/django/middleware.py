@@ -9,6 +9,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse
 
+from ... import telemetry
 from ...errors import PrincipalError
 from ...principal import Principal
 from ...templating import PageHelpers, page_injector
@@ -56,7 +57,10 @@ class EmbedgateMiddleware:
         web = web_request(request)
         route = state.gate.route(web)
         if route is not None:
-            return to_django(self._serve(route, web, request, state))
+            started = telemetry.start()
+            answer = self._serve(route, web, request, state)
+            telemetry.endpoint_answered(route, answer.status, started)
+            return to_django(answer)
         page = self._page(request, web, state)
         response = self.get_response(request)
         if response.streaming:
@@ -71,7 +75,10 @@ class EmbedgateMiddleware:
         web = web_request(request)
         route = state.gate.route(web)
         if route is not None:
-            return to_django(await self._aserve(route, web, request, state))
+            started = telemetry.start()
+            answer = await self._aserve(route, web, request, state)
+            telemetry.endpoint_answered(route, answer.status, started)
+            return to_django(answer)
         page = self._page(request, web, state)
         get_response: Callable[[HttpRequest], Awaitable[Any]] = self.get_response
         response = await get_response(request)
