@@ -37,6 +37,7 @@ from embedgate.sso import (
     FlaskSSO,
     SAMLRequestState,
     SSOSessions,
+    diagnose_response,
     pysaml2_claims,
     saml_error_code,
     saml_logout,
@@ -159,6 +160,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         {"embedgate": engine, "embedgate.sso": sso, "saml.client": client, "saml.state": state}
     )
 
+    acs_url = f"{app.config['SAML_SP_BASE_URL'].rstrip('/')}/saml/acs"
+
+    def diagnose(encoded: str) -> str:
+        xml = base64.b64decode(encoded)
+        return diagnose_response(xml, acs_url=acs_url, entity_id=client.config.entityid)
+
     def failed(code: str, status: int = 400) -> Any:
         return render_template("error.html", reason=REASONS.get(code, code), code=code), status
 
@@ -202,9 +209,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             )
         except Exception as error:
             app.logger.warning("SAML response refused: %s", type(error).__name__)
-            return failed(saml_error_code(error))
+            code = saml_error_code(error)
+            return failed(code if code != "invalid" else diagnose(encoded))
         if response is None or response.assertion is None:
-            return failed("invalid")
+            # pysaml2 refuses some responses by returning None: say why from the XML.
+            return failed(diagnose(encoded))
         if not state.first_use(response.assertion.id):
             return failed("replayed")
         claims = pysaml2_claims(response)

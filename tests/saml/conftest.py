@@ -109,7 +109,7 @@ def start_app(
     idp: LocalSAMLIdP, tmp: Path, port: int, extra: dict[str, Any] | None = None
 ) -> tuple[Flask, Any]:
     example = load_example()
-    key_file, cert_file = make_key_pair(tmp, f"sp-{port}")
+    key_file, cert_file = make_key_pair(tmp, "sp")
     config = {
         "SECRET_KEY": secrets.token_hex(32),
         "EMBEDGATE_SECRET": EMBED_SECRET,

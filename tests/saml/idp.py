@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
+import functools
 import html
 import re
 import secrets
@@ -59,9 +60,15 @@ LOGIN_PAGE = """<!doctype html>
 """
 
 
+@functools.cache
+def _private_key(name: str) -> rsa.RSAPrivateKey:
+    # One key per name and test session: RSA key generation dominates the set-up time.
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 def make_key_pair(directory: Path, name: str) -> tuple[Path, Path]:
     """An RSA-2048 key and a self-signed certificate for it (PEM files in ``directory``)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = _private_key(name)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
@@ -135,6 +142,7 @@ class LocalSAMLIdP:
         self.logout_requests: list[str] = []  # NameIDs of the SP's LogoutRequests
         self.logout_responses: list[str] = []  # status codes of the SP's LogoutResponses
         self.last_response_xml = ""
+        self.last_form: dict[str, str] = {}
         self.server = self._server()
 
     def _config(self) -> dict[str, Any]:
@@ -300,12 +308,8 @@ class LocalSAMLIdP:
             return Response(page, status=401, content_type="text/html")
         del self.pending[ticket]
         saml_response = self.authn_response(user.username, pending)
-        return Response(
-            post_form(
-                pending.acs_url, {"SAMLResponse": saml_response, "RelayState": pending.relay_state}
-            ),
-            content_type="text/html",
-        )
+        self.last_form = {"SAMLResponse": saml_response, "RelayState": pending.relay_state}
+        return Response(post_form(pending.acs_url, self.last_form), content_type="text/html")
 
     def _slo(self, request: Request, path: str) -> Response:
         binding = BINDING_HTTP_REDIRECT if path.endswith("redirect") else BINDING_HTTP_POST

@@ -31,7 +31,13 @@ from .readers import (
     starlette_session_claims,
     starlette_user_claims,
 )
-from .saml import SAMLRequestState, pysaml2_claims, saml_error_code, saml_logout
+from .saml import (
+    SAMLRequestState,
+    diagnose_response,
+    pysaml2_claims,
+    saml_error_code,
+    saml_logout,
+)
 from .sessions import EndResult, SessionIndex, SSOSessions
 from .web import (
     FlaskSSO,
@@ -56,6 +62,7 @@ __all__ = [
     "SessionIndex",
     "StarletteSSO",
     "authlib_session_claims",
+    "diagnose_response",
     "django_user_claims",
     "flask_backchannel_view",
     "merge_userinfo",

@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import datetime
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any, Final, Protocol
 
@@ -156,6 +158,68 @@ def saml_error_code(error: BaseException) -> str:
         if kind.__name__ in _TYPES:
             return _TYPES[kind.__name__]
     return next((code for fragment, code in _MESSAGES if fragment in message), "invalid")
+
+
+def _instant(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp()
+
+
+def diagnose_response(
+    xml: str | bytes,
+    *,
+    acs_url: str,
+    entity_id: str,
+    now: float | None = None,
+    slack: float = 60.0,
+) -> str:
+    """Why pysaml2 refused a response it answered with ``None`` (it logs the reason but
+    does not raise): read from the *unverified* XML, for the error page only. Returns
+    ``wrong_recipient``, ``expired``, ``not_yet_valid``, ``wrong_audience``, ``unsigned``
+    or ``invalid``."""
+    from saml2.samlp import response_from_string
+
+    try:
+        response = response_from_string(xml)
+    except Exception:
+        return "invalid"
+    if response is None:
+        return "invalid"
+    now = time.time() if now is None else now
+    if response.destination and response.destination != acs_url:
+        return "wrong_recipient"
+    for assertion in response.assertion or ():
+        confirmations = getattr(assertion.subject, "subject_confirmation", None) or ()
+        data = [c.subject_confirmation_data for c in confirmations if c.subject_confirmation_data]
+        if any(d.recipient and d.recipient != acs_url for d in data):
+            return "wrong_recipient"
+        conditions = assertion.conditions
+        ends = [d.not_on_or_after for d in data]
+        ends += [s.session_not_on_or_after for s in assertion.authn_statement or ()]
+        if conditions is not None:
+            ends.append(conditions.not_on_or_after)
+            start = _instant(conditions.not_before)
+            if start is not None and start > now + slack:
+                return "not_yet_valid"
+        if any((end := _instant(e)) is not None and end <= now - slack for e in ends):
+            return "expired"
+        audiences = [
+            audience.text
+            for restriction in (conditions.audience_restriction if conditions else None) or ()
+            for audience in restriction.audience or ()
+        ]
+        if audiences and entity_id not in audiences:
+            return "wrong_audience"
+        if assertion.signature is None and response.signature is None:
+            return "unsigned"
+    return "invalid"
 
 
 def saml_logout(
