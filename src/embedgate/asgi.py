@@ -26,6 +26,7 @@ Resolver = Callable[[Scope], Any]
 
 STATE_KEYS = ("embedgate_principal", "embedgate_user")
 SCOPE_KEY = "embedgate"  # the middleware, for dependencies and template helpers
+PAGE_KEY = "embedgate.page"  # the request's template helpers (integrations.starlette)
 SESSION_KEY = "embedgate.session"  # this request's SessionDecision, shared with template helpers
 
 
@@ -119,6 +120,10 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
             await self.app(scope, receive, send)
             return
         scope[SCOPE_KEY] = self
+        headers = scope.get("headers")
+        if type(headers) is not list and headers is not None:
+            # Any iterable is allowed (ASGI): read once here, for us and for the app.
+            scope["headers"] = list(headers)
         route = self.gate.route_path(_relative_path(scope))
         if route is not None:
             started = telemetry.start()
@@ -176,6 +181,8 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
         if plan.injector.insertion_point() is None:
             telemetry.injection(False, "no_insertion_point")
             return None, None
+        if getattr(scope.get(PAGE_KEY), "script_rendered", False):
+            return None, None  # the template wrote the block, maybe after </head>
         try:
             principal = self.gate.principal_for(await self.user(scope))
             if principal is None:
@@ -209,8 +216,13 @@ class _PageSend:
         plan = self.plan
         if plan is None:
             if message["type"] == "http.response.start":
+                headers = message.get("headers")
+                if type(headers) is not list:
+                    # Any iterable is allowed (ASGI): read it once, send the copy.
+                    headers = [] if headers is None else list(headers)
+                    message = {**message, "headers": headers}
                 self.plan = self.middleware.gate.page_plan(
-                    self.scope.get("method", "GET"), message["status"], message.get("headers") or []
+                    self.scope.get("method", "GET"), message["status"], headers
                 )
                 if self.plan is not None:
                     self.start = message

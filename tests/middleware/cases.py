@@ -36,7 +36,7 @@ PAGE = (
     b"<body><h1>Sales</h1><tc-dashboard data-embedgate-token=auth-token></tc-dashboard>"
     b"</body></html>"
 )
-MARKED = PAGE.replace(b"<h1>", MARKER + b"<h1>")
+MARKED = PAGE.replace(b"<title>", MARKER + b"<title>")
 BODY_ONLY = b"<p>no head here</p><div>content</div></body>"
 ALREADY = (
     b'<html><head><script type="application/json" id="embedgate-token">null</script>'

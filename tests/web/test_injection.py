@@ -140,7 +140,7 @@ def test_content_type_charset() -> None:
 
 
 def test_marker_is_replaced_and_wins_over_head() -> None:
-    page = b"<html><head><title>x</title></head><body><div><!-- embedgate --></div></body></html>"
+    page = b"<html><head><!-- embedgate --><title>x</title></head><body><div></div></body></html>"
     point = find_insertion_point(page)
     start = page.index(MARKER)
     assert point == InsertionPoint(start, start + len(MARKER), "marker")
@@ -150,7 +150,7 @@ def test_marker_is_replaced_and_wins_over_head() -> None:
 
 
 def test_only_first_marker_is_replaced() -> None:
-    page = b"<head></head><body><!-- embedgate -->a<!-- embedgate --></body>"
+    page = b"<body><!-- embedgate -->a<!-- embedgate --></body>"
     out = inject(page, SNIPPET)
     assert out == page.replace(MARKER, SNIPPET, 1)
     assert out is not None
@@ -297,7 +297,7 @@ def test_str_snippet_is_accepted() -> None:
 
 # --- HtmlInjector: chunking -----------------------------------------------------------------
 
-MARKER_PAGE = b"<html><head><title>t</title></head><body><p>a</p><!-- embedgate --><p>b</p></body>"
+MARKER_PAGE = b"<html><body><p>a</p><!-- embedgate --><p>b</p></body>"
 HEAD_PAGE = b"<html><head><title>t</title></HEAD><body><p>x</p></body></html>"
 BODY_PAGE = b"<html><body><p>x</p></BODY></html>"
 

@@ -254,6 +254,8 @@ class EmbedGate:
             _state().gate, request.method, response.status_code, headers, response.get_data
         )
         injected = False
+        if injector is not None and isinstance(page, PageHelpers) and page.script_rendered:
+            injector = None  # the template wrote the block, maybe after </head>
         if injector is not None:
             page = self.helpers()
             body = injector.finish(page.page_snippet(headers))

@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from ..asgi import SCOPE_KEY, SESSION_KEY, EmbedgateMiddleware, scope_user, web_request
+from ..asgi import PAGE_KEY, SCOPE_KEY, SESSION_KEY, EmbedgateMiddleware, scope_user, web_request
 from ..engine import Engine
 from ..errors import ConfigurationError, IssuerError, PrincipalError
 from ..templating import PageHelpers
@@ -61,7 +61,6 @@ __all__ = [
 
 log = logging.getLogger("embedgate")
 
-PAGE_KEY = "embedgate.page"
 Scope = MutableMapping[str, Any]
 
 

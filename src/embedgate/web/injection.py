@@ -33,12 +33,11 @@ untouched and the shell may log it.
 from __future__ import annotations
 
 import codecs
-import re
 from functools import lru_cache
-from typing import Literal, NamedTuple
 
 from .headers import Headers, HeadersLike, parse_content_type
-from .snippet import SNIPPET_ELEMENT_ID
+from .htmlscan import MARKER as _MARKER
+from .htmlscan import InsertionPoint, find_insertion_point
 
 __all__ = [
     "DEFAULT_BUFFER_LIMIT",
@@ -57,31 +56,14 @@ __all__ = [
 DEFAULT_BUFFER_LIMIT = 1024 * 1024
 """1 MiB: well above server-rendered pages (typically < 200 KB), small enough to buffer."""
 
-MARKER = b"<!-- embedgate -->"
+MARKER = _MARKER
 """Where the app wants the snippet; replaced by it. Matched exactly (case and spacing)."""
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
-_ALREADY = f'id="{SNIPPET_ELEMENT_ID}"'.encode("ascii")
-# End tags end with whitespace, "/" or ">"; the lookahead keeps the match a fixed 7 bytes.
-# The literal "</" prefix (case only inside the group) lets re skip ahead with a fast
-# literal search: about 1.6x the scan speed of a fully case-insensitive pattern.
-_HEAD_END = re.compile(rb"</(?i:head)(?=[\t\n\f\r />])")
-_BODY_END = re.compile(rb"</(?i:body)(?=[\t\n\f\r />])")
-_BODY_START = re.compile(rb"<(?i:body)(?=[\t\n\f\r />])")
-_TAG_LEN = 7
-_TAIL_WINDOW = 8192
 _NON_INJECTABLE_STATUS = frozenset({204, 205, 206})
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # also prefixes of the UTF-32 BOMs
 _PROBE = bytes(range(0x20, 0x7F)) + b"\t\n\r"
-
-
-class InsertionPoint(NamedTuple):
-    """Replace ``body[start:end]`` by the snippet (``start == end`` for a pure insertion)."""
-
-    start: int
-    end: int
-    kind: Literal["marker", "head", "body"]
 
 
 @lru_cache(maxsize=64)
@@ -146,50 +128,6 @@ def should_inject(
         except ValueError:
             return False
     return True
-
-
-def _last_body_end(body: bytes) -> int:
-    """Start of the last ``</body`` (any case), scanning back from the end in windows."""
-    end = len(body)
-    window = _TAIL_WINDOW
-    while end > 0:
-        start = max(0, end - window)
-        last = -1
-        for m in _BODY_END.finditer(body, start, end):
-            last = m.start()
-        if last >= 0:
-            return last
-        # A tag straddling `start` lies fully inside the next window: overlap by one tag.
-        end = start + _TAG_LEN - 1 if start else 0
-        window *= 2
-    return -1
-
-
-def find_insertion_point(body: bytes) -> InsertionPoint | None:
-    """Where the snippet goes in a complete HTML body, or ``None``.
-
-    The first :data:`MARKER` (replaced); else before the first ``</head>`` (any case); else
-    before the last ``</body>`` (any case). ``None`` if there is no such place, or if the page
-    already carries the snippet (``id="embedgate-token"``), so a page is never injected twice.
-    """
-    # Both the marker and a previous snippet contain "embedgate": most pages hold neither,
-    # and one scan for the common word costs half of scanning for the two.
-    if body.find(b"embedgate") >= 0:
-        if _ALREADY in body:
-            return None
-        pos = body.find(MARKER)
-        if pos >= 0:
-            return InsertionPoint(pos, pos + len(MARKER), "marker")
-    # </head> belongs before <body>: bounding its search there spares pages without a head
-    # a second full scan.
-    opening = _BODY_START.search(body)
-    m = _HEAD_END.search(body, 0, len(body) if opening is None else opening.start())
-    if m:
-        return InsertionPoint(m.start(), m.start(), "head")
-    pos = _last_body_end(body)
-    if pos >= 0:
-        return InsertionPoint(pos, pos, "body")
-    return None
 
 
 def _snippet_bytes(snippet: str | bytes) -> bytes:
@@ -361,12 +299,14 @@ STALE_HEADERS = (
 def response_headers_after_injection(headers: HeadersLike, new_length: int) -> Headers:
     """A copy of ``headers`` fit for the rewritten body carrying a token.
 
-    Content-Length set to ``new_length``; ETag, Last-Modified, body digests and Accept-Ranges
-    dropped; ``Cache-Control: private, no-store`` (replacing any value, since the page now
-    holds a credential); ``Cookie`` merged into ``Vary`` without duplicates.
+    Content-Length set to ``new_length`` and Transfer-Encoding dropped; ETag, Last-Modified,
+    body digests and Accept-Ranges dropped; ``Cache-Control: private, no-store`` (replacing
+    any value, since the page now holds a credential); ``Cookie`` merged into ``Vary``
+    without duplicates.
     """
     h = Headers.coerce(headers).copy()
     h.set(b"content-length", str(new_length).encode("ascii"))
+    h.delete(b"transfer-encoding")  # never both (RFC 9112 section 6.1)
     for name in STALE_HEADERS:
         h.delete(name)
     h.set(b"cache-control", b"private, no-store")

@@ -37,7 +37,10 @@ _DECISIVE = frozenset(
 _CSP = b"content-security-policy"
 # Replaced or dropped once the body carries a token (see
 # injection.response_headers_after_injection): validators and digests of the original body.
-_REWRITTEN = frozenset({b"content-length", b"cache-control", b"vary", *STALE_HEADERS})
+# Transfer-Encoding goes too: a body of known length is never also chunked (RFC 9112 6.1).
+_REWRITTEN = frozenset(
+    {b"content-length", b"transfer-encoding", b"cache-control", b"vary", *STALE_HEADERS}
+)
 _PRIVATE = b"private, no-store"
 # JWTs and most opaque tokens: the same characters in JSON and in HTML, no escaping needed.
 _PLAIN_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]*")
@@ -64,7 +67,8 @@ def headers_after_injection(
     """The app's headers fit for its body once it carries a token, in one pass.
 
     The same rules as :func:`~embedgate.web.injection.response_headers_after_injection`:
-    Content-Length recomputed; ETag, Last-Modified, digests and Accept-Ranges dropped;
+    Content-Length recomputed and Transfer-Encoding dropped (never both, RFC 9112); ETag,
+    Last-Modified, digests and Accept-Ranges dropped;
     ``Cache-Control: private, no-store``; ``Cookie`` merged into ``Vary``. Plus the new
     session's cookie, if any.
     """

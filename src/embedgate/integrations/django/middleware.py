@@ -67,6 +67,9 @@ class EmbedgateMiddleware:
             return response
         headers = response_headers(response)
         injector = self._injector(request, response, headers, state)
+        # A page whose template wrote the block (anywhere, maybe after </head>) takes no other.
+        if page.script_rendered:
+            injector = None
         snippet = page.page_snippet(headers) if injector is not None else None
         return self._rewrite(response, page, injector, snippet)
 
@@ -87,6 +90,8 @@ class EmbedgateMiddleware:
         headers = response_headers(response)
         injector = self._injector(request, response, headers, state)
         snippet = None
+        if page.script_rendered:
+            injector = None
         if injector is not None:
             await sync_to_async(page.principal)()  # request.user and groups hit the database
             snippet = await page.apage_snippet(headers)

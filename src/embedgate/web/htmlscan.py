@@ -1,0 +1,206 @@
+"""Where the snippet goes in an HTML page, found the way the HTML tokenizer reads the page.
+
+A ``</head>`` inside a comment, an attribute value, an inline script's string, a ``<title>``
+or any other raw-text element is not an end tag for the browser, and neither is a marker or
+a data block written there. The scan below follows the WHATWG tokenizer's states that decide
+this (data, comments, tags and their quoted attribute values, RCDATA/RAWTEXT elements, the
+script data escape states, ``<plaintext>``), over raw bytes of an ASCII-compatible page.
+
+The read starts at the top and stops at the insertion point, so a page with a ``</head>``
+costs its head, whatever its size. It steps from ``<`` to ``<`` with :meth:`bytes.find` and
+skips raw-text elements with one search each. Scripting is assumed enabled (``<noscript>``
+is raw text), as in any browser that runs the loader. Foreign content (``<svg>``,
+``<math>``) and ``<template>`` are not modelled.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Literal, NamedTuple
+
+__all__ = ["InsertionPoint", "find_insertion_point"]
+
+MARKER = b"<!-- embedgate -->"
+BLOCK_ID = b"embedgate-token"
+
+
+class InsertionPoint(NamedTuple):
+    """Replace ``body[start:end]`` by the snippet (``start == end`` for a pure insertion)."""
+
+    start: int
+    end: int
+    kind: Literal["marker", "head", "body"]
+
+
+_SEP = rb"[\t\n\f\r /]"
+_NAME_CHARS = rb"[^\t\n\f\r />=]"
+# One attribute: a name (a leading "=" is part of it, as the tokenizer says), then either a
+# value or no "=" at all. Each piece can match one way only, so a tag cut short by the end
+# of the page fails in linear time instead of backtracking through every split (a value
+# never starts with whitespace, and is empty only before ">").
+_ATTR = (
+    rb"[^\t\n\f\r />]" + _NAME_CHARS + rb"*(?!" + _NAME_CHARS + rb")"
+    rb"(?:[\t\n\f\r ]*=[\t\n\f\r ]*"
+    rb"(?:\"[^\"]*\"|'[^']*'|[^\t\n\f\r >\"'][^\t\n\f\r >]*(?![^\t\n\f\r >])|(?=>|\Z))"
+    rb"|(?![\t\n\f\r ]*=))"
+)
+_ATTRS = rb"(?:" + _SEP + rb"|" + _ATTR + rb")*>"
+_TAG_END = rb"(?=[\t\n\f\r />])"
+_RAW = frozenset(
+    (b"style", b"title", b"textarea", b"xmp", b"iframe", b"noembed", b"noframes", b"noscript")
+)
+
+
+def _ci(name: bytes) -> bytes:
+    return rb"(?i:" + name + rb")"
+
+
+_START_TAG = re.compile(rb"<([A-Za-z][^\t\n\f\r />]*)((?:" + _SEP + rb"|" + _ATTR + rb")*)>")
+_END_TAG = re.compile(rb"</([A-Za-z][^\t\n\f\r />]*)" + _ATTRS)
+_ATTR_PAIR = re.compile(
+    rb"([^\t\n\f\r />][^\t\n\f\r />=]*)(?:[\t\n\f\r ]*=[\t\n\f\r ]*"
+    rb"(?:\"([^\"]*)\"|'([^']*)'|([^\t\n\f\r >]*)))?"
+)
+# The rest of a comment after "<!--": "<!-->" and "<!--->" close at once.
+_COMMENT_CLOSE = re.compile(rb">|->|.*?--!?>", re.DOTALL)
+_SCRIPT_TOKENS = re.compile(rb"<!--|-->|<(/?)" + _ci(b"script") + _TAG_END)
+_DASHES_GT = re.compile(rb"-*>")
+_ANY_BODY_END = re.compile(rb"</(?i:body)")
+_CLOSERS = {n: re.compile(rb"</" + _ci(n) + _TAG_END) for n in _RAW}
+
+
+def _is_block(attrs: bytes) -> bool:
+    """Whether a start tag's attributes give it the data block's id (first ``id`` wins)."""
+    if BLOCK_ID not in attrs and b"&" not in attrs:
+        return False
+    for m in _ATTR_PAIR.finditer(attrs):
+        if m.group(1).lower() == b"id":
+            value = m.group(2) if m.group(2) is not None else m.group(3)
+            if value is None:
+                value = m.group(4) or b""
+            if b"&" in value:
+                value = html.unescape(value.decode("latin-1")).encode("latin-1", "replace")
+            return value == BLOCK_ID
+    return False
+
+
+def _script_end(body: bytes, pos: int) -> int:
+    """Where the end tag of a script whose content starts at ``pos`` ends, or -1 (EOF).
+
+    Follows the script data (double) escaped states: inside ``<!-- <script>`` a
+    ``</script>`` does not end the element.
+    """
+    state = 0  # 0 data, 1 escaped, 2 double escaped
+    for m in _SCRIPT_TOKENS.finditer(body, pos):
+        token = m.group(0)
+        if token == b"<!--":
+            if state == 0 and _DASHES_GT.match(body, m.end()) is None:  # "<!-->" stays data
+                state = 1
+        elif token == b"-->":
+            if state:
+                state = 0
+        elif m.group(1):  # </script
+            if state == 2:
+                state = 1
+            else:
+                end = _END_TAG.match(body, m.start())
+                return -1 if end is None else end.end()
+        elif state == 1:  # <script
+            state = 2
+    return -1
+
+
+def _scan(body: bytes, pos: int, *, head: bool) -> tuple[int, InsertionPoint | None, bool]:
+    """Tokenize from ``pos`` (in the data state). Returns ``(last_body_end, point, final)``.
+
+    In head mode the scan ends at the first ``</head>`` (a point of kind head), at a
+    ``<body>`` start tag or at the end; otherwise it runs to the end, noting the last
+    ``</body>``. The first marker gives its point; a data block gives ``(…, None, True)``;
+    ``final`` also when nothing after ``pos`` can be markup (an unterminated comment, tag or
+    raw-text element, ``<plaintext>``).
+    """
+    last_body_end = -1
+    find = body.find
+    while True:
+        pos = find(b"<", pos)
+        if pos < 0:
+            return last_body_end, None, False
+        nxt = body[pos + 1 : pos + 2]
+        if nxt == b"!":
+            if body.startswith(b"<!--", pos):
+                if body.startswith(MARKER, pos):
+                    return last_body_end, InsertionPoint(pos, pos + len(MARKER), "marker"), False
+                m = _COMMENT_CLOSE.match(body, pos + 4)
+                if m is None:
+                    return last_body_end, None, True
+                pos = m.end()
+                continue
+            pos = find(b">", pos)  # doctype, CDATA, bogus comment
+        elif nxt == b"/":
+            m = _END_TAG.match(body, pos)
+            if m is None:  # "</>", "</3 …>" (skipped), or a tag cut short
+                pos = -1 if body[pos + 2 : pos + 3].isalpha() else find(b">", pos)
+                if pos < 0:
+                    return last_body_end, None, True
+                pos += 1
+                continue
+            name = m.group(1).lower()
+            if name == b"head" and head:
+                return last_body_end, InsertionPoint(pos, pos, "head"), False
+            if name == b"body":
+                last_body_end = pos
+            pos = m.end()
+            continue
+        elif nxt == b"?":
+            pos = find(b">", pos)
+        elif nxt.isalpha():
+            m = _START_TAG.match(body, pos)
+            if m is None:  # cut short by the end of the page
+                return last_body_end, None, True
+            name = m.group(1).lower()
+            pos = m.end()
+            if name in _RAW:
+                close = _CLOSERS[name].search(body, pos)
+                end = None if close is None else _END_TAG.match(body, close.start())
+                pos = -1 if end is None else end.end()
+            elif name == b"script":
+                if _is_block(m.group(2)):
+                    return last_body_end, None, True
+                pos = _script_end(body, pos)
+            elif name == b"body":
+                if head:
+                    return last_body_end, None, False
+            elif name == b"plaintext":  # the rest of the page is text
+                return last_body_end, None, True
+            if pos < 0:
+                return last_body_end, None, True
+            continue
+        else:  # a lone "<" is text
+            pos += 1
+            continue
+        if pos < 0:  # "<!" or "<?" without ">"
+            return last_body_end, None, True
+        pos += 1
+
+
+def find_insertion_point(body: bytes) -> InsertionPoint | None:
+    """Where the snippet goes in a complete HTML body, or ``None``.
+
+    The page is read as the browser's tokenizer reads it, from the start and only as far as
+    needed: the snippet replaces the marker comment or goes before the ``</head>`` end tag,
+    whichever comes first (a ``</head>`` counts only before ``<body>``); in a page without
+    either, the first marker anywhere, else before the last ``</body>`` end tag. ``None``
+    when there is no such place, or when a data block (a ``<script>`` whose ``id`` is
+    ``embedgate-token``, however quoted or ordered) comes before it. Text, comments,
+    attribute values and raw-text elements never count.
+    """
+    last, point, final = _scan(body, 0, head=True)
+    if point is not None or final:
+        return point
+    if _ANY_BODY_END.search(body) is None and body.find(b"embedgate") < 0:
+        return None  # nothing to find in a fragment: spare it the tokenizing
+    last, point, _ = _scan(body, 0, head=False)
+    if point is not None:
+        return point
+    return InsertionPoint(last, last, "body") if last >= 0 else None
