@@ -175,6 +175,20 @@ class RemoteMinter(ABC):
     def jwks(self) -> dict[str, Any] | None:
         return None
 
+    def use_transport(
+        self,
+        transport: httpx.BaseTransport | None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """Send every later request through these httpx transports (for tests: an
+        in-process fake provider, see :mod:`embedgate.testing`)."""
+        with self._lock:
+            self._transport, self._async_transport = transport, async_transport
+            client, self._client = self._client, None
+            self._async_client = None
+        if client is not None:
+            client.close()
+
     def close(self) -> None:
         """Close the sync client (the async one closes with :meth:`aclose`)."""
         with self._lock:
