@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit bench format clean
+.PHONY: demo test lint typecheck unit bench fuzz format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ typecheck: $(VENV)/.installed-dev
 
 unit: $(VENV)/.installed-dev
 	$(BIN)/pytest
+
+## make fuzz: the injection fuzz at nightly size (2 x 50k cases through ASGI and WSGI)
+fuzz: $(VENV)/.installed-dev
+	EMBEDGATE_FUZZ=nightly $(BIN)/pytest -q -p no:cacheprovider --timeout=0 tests/fuzz
 
 ## make bench: side-by-side measurements, printed as a table with ratios
 bench: $(VENV)/.installed-dev

@@ -391,3 +391,20 @@ def test_a_caller_dropping_the_session_cookie_is_still_rate_limited() -> None:
             client.delete_cookie("embedgate_session")
             statuses.append(client.post("/_embedgate/token", headers=TOKEN).status_code)
     assert statuses == [200, 200, 429]
+
+
+def test_a_block_the_template_wrote_after_the_head_gets_no_second_one() -> None:
+    # The injection reads the page only up to </head>: the helper tells it the block exists.
+    app, _ = make_app()
+
+    @app.get("/late")
+    def late() -> str:
+        return render_template_string(
+            "<html><head><title>t</title></head><body><p>x</p>{{ embed_script() }}</body></html>"
+        )
+
+    with app.test_client() as client:
+        client.post("/login/alice")
+        body = client.get("/late").get_data()
+    assert body.count(b'id="embedgate-token"') == 1
+    assert body.index(b'id="embedgate-token"') > body.index(b"</head>")
