@@ -31,10 +31,12 @@ from saml2.config import SPConfig
 from saml2.metadata import create_metadata_string
 from saml2.saml import NameID
 from saml2.samlp import response_from_string
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from embedgate import Engine
 from embedgate.sso import (
     FlaskSSO,
+    RedisSessionIndex,
     SAMLRequestState,
     SSOSessions,
     diagnose_response,
@@ -104,7 +106,7 @@ def sp_config(config: Mapping[str, Any]) -> SPConfig:
                 "want_assertions_signed": True,
                 "want_response_signed": False,
                 "allow_unsolicited": False,
-                "authn_requests_signed": False,
+                "authn_requests_signed": True,
                 "logout_requests_signed": True,
                 "want_logout_requests_signed": True,
             }
@@ -114,11 +116,17 @@ def sp_config(config: Mapping[str, Any]) -> SPConfig:
         "xmlsec_binary": config.get("SAML_XMLSEC_BINARY") or shutil.which("xmlsec1"),
         "allow_unknown_attributes": True,
         "accepted_time_diff": 60,
+        "signing_algorithm": SIG_RSA_SHA256,
+        "digest_algorithm": DIGEST_SHA256,
     }
     if config.get("SAML_IDP_METADATA"):
         settings["metadata"] = _metadata_source(config["SAML_IDP_METADATA"])
     sp = SPConfig()
     sp.load(settings)
+    # pysaml2 checks the signature of incoming requests (the IdP's LogoutRequest: the
+    # HTTP-Redirect SigAlg/Signature, the HTTP-POST XML signature) only when this IdP-side
+    # flag is set; without it an unsigned LogoutRequest would end anyone's session.
+    sp.setattr("idp", "want_authn_requests_signed", True)
     return sp
 
 
@@ -154,7 +162,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
         redis_client = redis.Redis.from_url(engine.config.redis_url)
     state = SAMLRequestState(redis=redis_client)
-    sessions = SSOSessions(engine, issuer=idp_entity_id)
+    # With Redis, the login index is shared: a logout reaching one worker ends the
+    # sessions every worker opened.
+    index = RedisSessionIndex(redis_client) if redis_client is not None else None
+    sessions = SSOSessions(engine, index=index, issuer=idp_entity_id)
     sso = FlaskSSO(app, sessions, reader=lambda s: s.get(SESSION_CLAIMS))
     app.extensions.update(
         {"embedgate": engine, "embedgate.sso": sso, "saml.client": client, "saml.state": state}
@@ -184,7 +195,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         if binding is None:
             abort(400)
         request_id, info = client.prepare_for_authenticate(
-            entityid=idp_entity_id, binding=binding, relay_state="embedgate"
+            entityid=idp_entity_id,
+            binding=binding,
+            relay_state="embedgate",
+            sigalg=SIG_RSA_SHA256,
+            digest_alg=DIGEST_SHA256,
         )
         state.add(request_id, _safe_next(request.args.get("next")))
         if binding == BINDING_HTTP_REDIRECT:
@@ -263,6 +278,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             values.get("RelayState", ""),
             response=True,
             sign=True,
+            sigalg=SIG_RSA_SHA256,
         )
         return redirect(dict(sent["headers"])["Location"])
 
@@ -274,7 +290,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         if not claims.get("nameid"):
             return redirect(url_for("index"))
         destination = client.metadata.single_logout_service(
-            idp_entity_id, [BINDING_HTTP_REDIRECT], "idpsso"
+            idp_entity_id, BINDING_HTTP_REDIRECT, "idpsso"
         )[0]["location"]
         name_id = NameID(
             text=claims["nameid"],
@@ -291,7 +307,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             sign=False,
         )
         info = client.apply_binding(
-            BINDING_HTTP_REDIRECT, str(logout_request), destination, "logout", sign=True
+            BINDING_HTTP_REDIRECT,
+            str(logout_request),
+            destination,
+            "logout",
+            sign=True,
+            sigalg=SIG_RSA_SHA256,
         )
         return redirect(dict(info["headers"])["Location"])
 

@@ -40,6 +40,7 @@ from saml2.s_utils import UnknownPrincipal, UnsupportedBinding
 from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_PERSISTENT, NameID
 from saml2.samlp import LogoutResponse
 from saml2.server import Server
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -166,12 +167,14 @@ class LocalSAMLIdP:
                     "policy": {"default": {"lifetime": {"minutes": 5}}},
                     "sign_assertion": True,
                     "sign_response": False,
-                    "want_authn_requests_signed": False,
+                    "want_authn_requests_signed": True,
                 }
             },
             "key_file": str(self.key_file),
             "cert_file": str(self.cert_file),
             "xmlsec_binary": require_binary("xmlsec1"),
+            "signing_algorithm": SIG_RSA_SHA256,
+            "digest_algorithm": DIGEST_SHA256,
             "metadata": {"inline": list(self.sp_metadata)} if self.sp_metadata else {},
         }
 
@@ -233,7 +236,7 @@ class LocalSAMLIdP:
         ready to send with ``binding`` (pysaml2's ``apply_binding`` result: ``url`` for
         HTTP-Redirect, ``data``, an auto-submitting form, for HTTP-POST)."""
         user = self.users[username]
-        destination = self.server.metadata.single_logout_service(sp_entity_id, [binding], "spsso")
+        destination = self.server.metadata.single_logout_service(sp_entity_id, binding, "spsso")
         location = destination[0]["location"]
         name_id = NameID(
             format=user.nameid_format,
@@ -250,7 +253,7 @@ class LocalSAMLIdP:
             sign=sign_post,
         )
         info: dict[str, Any] = self.server.apply_binding(
-            binding, str(request), location, "idp-logout", sign=not sign_post
+            binding, str(request), location, "idp-logout", sign=not sign_post, sigalg=SIG_RSA_SHA256
         )
         return info
 
@@ -280,7 +283,13 @@ class LocalSAMLIdP:
         binding = BINDING_HTTP_REDIRECT if path.endswith("redirect") else BINDING_HTTP_POST
         values = request.args if binding == BINDING_HTTP_REDIRECT else request.form
         try:
-            parsed = self.server.parse_authn_request(values["SAMLRequest"], binding)
+            parsed = self.server.parse_authn_request(
+                values["SAMLRequest"],
+                binding,
+                relay_state=values.get("RelayState"),
+                sigalg=values.get("SigAlg"),
+                signature=values.get("Signature"),
+            )
         except Exception as exc:  # the IdP's own error page
             return Response(f"bad AuthnRequest: {exc}", status=400)
         message = parsed.message
@@ -343,6 +352,7 @@ class LocalSAMLIdP:
             values.get("RelayState", ""),
             response=True,
             sign=True,
+            sigalg=SIG_RSA_SHA256,
         )
         location = dict(sent["headers"])["Location"]
         return Response(status=302, headers={"Location": location})

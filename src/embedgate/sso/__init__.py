@@ -38,7 +38,7 @@ from .saml import (
     saml_error_code,
     saml_logout,
 )
-from .sessions import EndResult, SessionIndex, SSOSessions
+from .sessions import EndResult, RedisSessionIndex, SessionIndex, SSOSessions
 from .web import (
     FlaskSSO,
     StarletteSSO,
@@ -57,6 +57,7 @@ __all__ = [
     "LogoutResponse",
     "LogoutTokenVerifier",
     "OIDCProvider",
+    "RedisSessionIndex",
     "SAMLRequestState",
     "SSOSessions",
     "SessionIndex",

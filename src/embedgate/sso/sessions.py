@@ -10,6 +10,8 @@ the next request (:meth:`SSOSessions.active`).
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from ..engine import Engine
 from ..web.session import new_session_id
 
 DAY = 86_400.0
+log = logging.getLogger("embedgate")
 
 
 def _text(value: Any) -> str | None:
@@ -85,6 +88,68 @@ class SessionIndex:
 
     def __repr__(self) -> str:
         return f"SessionIndex(keys={len(self)})"
+
+
+class RedisSessionIndex(SessionIndex):
+    """The index in Redis, shared by every worker (and host) using the same server: a
+    logout reaching one worker ends the sessions opened on any of them.
+
+    ``client`` is a ``redis.Redis``. Keys are hashed (IdP session ids and NameIDs can be
+    long URIs) and live ``ttl`` seconds. When Redis cannot be reached, :meth:`is_ended`
+    answers False (logged) rather than failing every request; the tokens of an ended
+    session were purged when it ended.
+    """
+
+    def __init__(self, client: Any, *, ttl: float = DAY, prefix: str = "embedgate:sso:") -> None:
+        super().__init__(ttl=ttl)
+        self.client = client
+        self.ttl = max(1, int(ttl))
+        self.prefix = prefix
+
+    def _key(self, key: tuple[str, str, str]) -> str:
+        digest = hashlib.sha256("\x00".join(key).encode()).hexdigest()[:32]
+        return f"{self.prefix}{key[0]}:{digest}"
+
+    def _ended_key(self, session_id: str) -> str:
+        return f"{self.prefix}ended:{session_tag(session_id)}"
+
+    def add(self, session_id: str, *, issuer: str, sid: str | None, sub: str | None) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for key in _keys(issuer, sid, sub):
+            pipe.sadd(self._key(key), session_id)
+            pipe.expire(self._key(key), self.ttl)
+        pipe.execute()
+
+    def find(self, *, issuer: str, sid: str | None = None, sub: str | None = None) -> set[str]:
+        if sid is not None:
+            key = ("sid", issuer, sid)
+        elif sub is not None:
+            key = ("sub", issuer, sub)
+        else:
+            return set()
+        members = self.client.smembers(self._key(key))
+        return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+
+    def end(self, session_ids: set[str]) -> None:
+        if not session_ids:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for session_id in session_ids:
+            pipe.set(self._ended_key(session_id), "1", ex=self.ttl)
+        pipe.execute()
+
+    def is_ended(self, session_id: str) -> bool:
+        try:
+            return bool(self.client.exists(self._ended_key(session_id)))
+        except Exception as error:  # redis.RedisError; the extra may be absent
+            log.warning("embedgate: SSO session index unreachable (%s)", type(error).__name__)
+            return False
+
+    def __len__(self) -> int:
+        return 0  # not counted: the keys are spread over the shared server
+
+    def __repr__(self) -> str:
+        return f"RedisSessionIndex(prefix={self.prefix!r})"
 
 
 def _keys(issuer: str, sid: str | None, sub: str | None) -> list[tuple[str, str, str]]:
@@ -160,7 +225,10 @@ class SSOSessions:
         self.index.end(session_ids)
         if sid is None and sub is not None:
             if purge_subject is None:
-                purge_subject = self.engine.claim_mapping.subject in ("sub", "nameid") and (
+                # The first subject path decides: ("nameid", ...) in the saml preset.
+                subject = self.engine.claim_mapping.subject
+                first = subject if isinstance(subject, str) else subject[0]
+                purge_subject = first in ("sub", "nameid") and (
                     not self.issuer or issuer == self.issuer
                 )
             if purge_subject:
