@@ -157,3 +157,15 @@ def test_a_tag_cut_by_the_end_of_a_large_page_is_linear() -> None:
     # A pathological unterminated tag must not make the regex backtrack exponentially.
     page = b"<html><head><meta " + b"a" * 5000 + b" b=" * 2000
     assert find_insertion_point(page) is None
+
+
+def test_a_block_after_the_marker_in_the_head_still_counts() -> None:
+    page = b"<html><head>" + MARKER + b"<script id=embedgate-token>null</script>" + HEAD_END
+    assert find_insertion_point(page) is None
+
+
+def test_a_large_page_without_a_head_stays_cheap_and_skips_a_trailing_comment() -> None:
+    page = b"<body>" + b"<p class=x>a</p>" * 40000 + b"</body><!-- </body> -->"
+    point = find_insertion_point(page)
+    assert point is not None
+    assert point.start == page.index(b"</body>")

@@ -121,16 +121,20 @@ def _scan(body: bytes, pos: int, *, head: bool) -> tuple[int, InsertionPoint | N
     raw-text element, ``<plaintext>``).
     """
     last_body_end = -1
+    marker: InsertionPoint | None = None
     find = body.find
     while True:
         pos = find(b"<", pos)
         if pos < 0:
-            return last_body_end, None, False
+            return last_body_end, marker, marker is not None
         nxt = body[pos + 1 : pos + 2]
         if nxt == b"!":
             if body.startswith(b"<!--", pos):
                 if body.startswith(MARKER, pos):
-                    return last_body_end, InsertionPoint(pos, pos + len(MARKER), "marker"), False
+                    if marker is None:  # read on: a block before the head's end still wins
+                        marker = InsertionPoint(pos, pos + len(MARKER), "marker")
+                    pos += len(MARKER)
+                    continue
                 m = _COMMENT_CLOSE.match(body, pos + 4)
                 if m is None:
                     return last_body_end, None, True
@@ -147,7 +151,7 @@ def _scan(body: bytes, pos: int, *, head: bool) -> tuple[int, InsertionPoint | N
                 continue
             name = m.group(1).lower()
             if name == b"head" and head:
-                return last_body_end, InsertionPoint(pos, pos, "head"), False
+                return last_body_end, marker or InsertionPoint(pos, pos, "head"), False
             if name == b"body":
                 last_body_end = pos
             pos = m.end()
@@ -170,7 +174,7 @@ def _scan(body: bytes, pos: int, *, head: bool) -> tuple[int, InsertionPoint | N
                 pos = _script_end(body, pos)
             elif name == b"body":
                 if head:
-                    return last_body_end, None, False
+                    return last_body_end, marker, marker is not None
             elif name == b"plaintext":  # the rest of the page is text
                 return last_body_end, None, True
             if pos < 0:
@@ -182,6 +186,25 @@ def _scan(body: bytes, pos: int, *, head: bool) -> tuple[int, InsertionPoint | N
         if pos < 0:  # "<!" or "<?" without ">"
             return last_body_end, None, True
         pos += 1
+
+
+_EXACT_FALLBACK_LIMIT = 256 * 1024
+_BODY_END_TAG = re.compile(rb"</(?i:body)(?=[\t\n\f\r />])")
+
+
+def _last_body_end_estimate(body: bytes) -> InsertionPoint | None:
+    """A large page without a head: the last ``</body>`` not inside a comment or a script,
+    judged locally (tokenizing a large body in Python costs too much)."""
+    ends = [m.start() for m in _BODY_END_TAG.finditer(body)]
+    for pos in reversed(ends):
+        if body.rfind(b"<!--", 0, pos) > body.rfind(b"-->", 0, pos):
+            continue
+        opened = max(body.rfind(b"<script", 0, pos), body.rfind(b"<SCRIPT", 0, pos))
+        closed = max(body.rfind(b"</script", 0, pos), body.rfind(b"</SCRIPT", 0, pos))
+        if opened > closed:
+            continue
+        return InsertionPoint(pos, pos, "body")
+    return None
 
 
 def find_insertion_point(body: bytes) -> InsertionPoint | None:
@@ -200,6 +223,8 @@ def find_insertion_point(body: bytes) -> InsertionPoint | None:
         return point
     if _ANY_BODY_END.search(body) is None and body.find(b"embedgate") < 0:
         return None  # nothing to find in a fragment: spare it the tokenizing
+    if len(body) > _EXACT_FALLBACK_LIMIT:
+        return _last_body_end_estimate(body)
     last, point, _ = _scan(body, 0, head=False)
     if point is not None:
         return point
