@@ -1,4 +1,4 @@
-"""The ``embedgate`` command: keygen, mint, inspect, jwks, demo."""
+"""The ``embedgate`` command: keygen, mint, inspect, jwks, doctor, demo."""
 
 from __future__ import annotations
 
@@ -78,6 +78,16 @@ def _build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("token", help="the token ('-' reads it from stdin)")
 
     commands.add_parser("jwks", help="print the public key set (JWKS) as JSON")
+
+    doctor = commands.add_parser(
+        "doctor", help="check this deployment (settings, keys, provider, Redis, JWKS)"
+    )
+    doctor.add_argument("--json", action="store_true", help="one JSON object, for machines")
+    doctor.add_argument(
+        "--app-url", help="the deployed app's base URL: compare the JWKS it publishes"
+    )
+    doctor.add_argument("--no-mint", action="store_true", help="skip the test mint at the provider")
+    doctor.add_argument("--resource", help="the resource of the test mint (per-resource providers)")
 
     demo = commands.add_parser("demo", help="run the embedded-analytics demo")
     demo.add_argument("--host", default="127.0.0.1")
@@ -201,6 +211,13 @@ def cmd_jwks(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import Doctor, Options, report
+
+    options = Options(app_url=args.app_url, mint=not args.no_mint, resource=args.resource)
+    return report(Doctor(options=options).run(), as_json=args.json, write=print)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo  # the demo needs the [demo] extra
 
@@ -212,6 +229,7 @@ COMMANDS = {
     "mint": cmd_mint,
     "inspect": cmd_inspect,
     "jwks": cmd_jwks,
+    "doctor": cmd_doctor,
     "demo": cmd_demo,
 }
 

@@ -235,6 +235,7 @@ class SupersetProfile(ProfileBase):
     """Superset embedded dashboards (``dashboard``: a mount point for the embedded SDK)."""
 
     name = "superset"
+    dry_run = True  # `embedgate doctor` may ask for a test token
     sdk_name = "superset"
     snippet_kinds = ("dashboard",)
 

@@ -166,6 +166,7 @@ class ToucanProfile(ProfileBase):
     (``<tc-ai-assistant>``)."""
 
     name = "toucan"
+    dry_run = True  # `embedgate doctor` may ask for a test token
     snippet_kinds = ("dashboard", "assistant")
 
     def __init__(self) -> None:
