@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit bench fuzz format clean
+.PHONY: demo test lint typecheck unit bench fuzz interop format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,27 @@ unit: $(VENV)/.installed-dev
 fuzz: $(VENV)/.installed-dev
 	EMBEDGATE_FUZZ=nightly $(BIN)/pytest -q -p no:cacheprovider --timeout=0 tests/fuzz
 
+## make interop: embedgate against real peers on 127.0.0.1 (Apache Superset, npm oidc-provider
+## and npm jose), pinned and installed here: Superset into .venv-interop/superset, the npm
+## packages into tests/interop/node_modules
+INTEROP := .venv-interop
+SUPERSET := $(INTEROP)/superset
+SUPERSET_VERSION := 6.1.0
+
+$(SUPERSET)/.installed: tests/interop/superset-constraints.txt
+	$(PYTHON) -m venv $(SUPERSET)
+	$(SUPERSET)/bin/python -m pip install --quiet --upgrade pip
+	$(SUPERSET)/bin/python -m pip install --quiet -c tests/interop/superset-constraints.txt \
+		"apache-superset==$(SUPERSET_VERSION)" flask-caching cachetools rich
+	touch $@
+
+tests/interop/node_modules/.installed: tests/interop/package.json tests/interop/package-lock.json
+	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+interop: $(VENV)/.installed-dev $(SUPERSET)/.installed tests/interop/node_modules/.installed
+	EMBEDGATE_INTEROP_SUPERSET=$(CURDIR)/$(SUPERSET)/bin/superset $(BIN)/pytest -m interop tests/interop
+
 ## make bench: side-by-side measurements, printed as a table with ratios
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
@@ -48,4 +69,4 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix src tests examples bench docs
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache test-output
+	rm -rf $(VENV) $(INTEROP) tests/interop/node_modules build dist .mypy_cache .ruff_cache .pytest_cache test-output
