@@ -182,7 +182,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.get("/")
     def index() -> Any:
-        return render_template("index.html", user=session.get(SESSION_CLAIMS))
+        claims = session.get(SESSION_CLAIMS)
+        # The page shows who the token is for: the principal the claim mapping makes.
+        principal = engine.principal_for(claims) if claims else None
+        return render_template("index.html", user=principal)
 
     @app.get("/saml/metadata")
     def metadata() -> Any:

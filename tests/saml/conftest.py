@@ -68,6 +68,7 @@ def saml_users() -> list[SAMLUser]:
                 f"{XMLSOAP}/emailaddress": ["alice@acme.example"],
                 f"{MS_ID}/displayname": ["Alice Analyst"],
                 f"{MS}/groups": ["analysts", "sales"],
+                f"{MS}/role": ["Dashboard.Viewer"],
                 "tenant": ["acme"],
                 "region": ["eu-west"],
                 "employee_id": ["E-1001"],
@@ -135,12 +136,18 @@ def stop_app(handle: Any) -> None:
 
 
 @pytest.fixture
-def saml_stack(tmp_path: Path) -> Iterator[SAMLStack]:
+def app_config() -> dict[str, Any]:
+    """Settings a test adds to the example app's (override with a fixture of this name)."""
+    return {}
+
+
+@pytest.fixture
+def saml_stack(tmp_path: Path, app_config: dict[str, Any]) -> Iterator[SAMLStack]:
     require_binary("xmlsec1")
     idp = LocalSAMLIdP(free_port(), tmp_path, saml_users())
     port = free_port()
     with running_saml_idp(idp):
-        app, handle = start_app(idp, tmp_path, port)
+        app, handle = start_app(idp, tmp_path, port, app_config)
         try:
             yield SAMLStack(idp, app, f"http://127.0.0.1:{port}")
         finally:

@@ -38,7 +38,7 @@ from saml2.config import IdPConfig
 from saml2.metadata import create_metadata_string
 from saml2.s_utils import UnknownPrincipal, UnsupportedBinding
 from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_PERSISTENT, NameID
-from saml2.samlp import LogoutResponse
+from saml2.samlp import LogoutResponse, response_from_string
 from saml2.server import Server
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 from werkzeug.serving import make_server
@@ -197,8 +197,6 @@ class LocalSAMLIdP:
         """A SAMLResponse (base64) for ``username``, shaped by :attr:`options`."""
         user = self.users[username]
         options = self.options
-        session_index = f"_session-{secrets.token_hex(8)}"
-        self.sessions.setdefault(username, []).append(session_index)
         name_id = NameID(
             format=user.nameid_format,
             text=user.nameid,
@@ -219,9 +217,14 @@ class LocalSAMLIdP:
             },
             sign_assertion=options.sign,
             sign_response=False,
-            session_index=session_index,
+            sign_alg=SIG_RSA_SHA256,
+            digest_alg=DIGEST_SHA256,
         )
         xml = str(response)
+        parsed = response_from_string(xml)
+        for assertion in parsed.assertion:
+            for statement in assertion.authn_statement:
+                self.sessions.setdefault(username, []).append(statement.session_index)
         if options.tamper:
             value = next(iter(user.attributes.values()))[0]
             assert value in xml
