@@ -246,7 +246,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         binding = BINDING_HTTP_POST if request.method == "POST" else BINDING_HTTP_REDIRECT
         values = request.form if request.method == "POST" else request.args
         if "SAMLResponse" in values:
-            client.parse_logout_request_response(values["SAMLResponse"], binding)
+            # The IdP's answer to our LogoutRequest: the local logout already happened.
+            try:
+                client.parse_logout_request_response(values["SAMLResponse"], binding)
+            except Exception as error:
+                app.logger.warning("SAML LogoutResponse refused: %s", type(error).__name__)
             return redirect(url_for("index"))
         if "SAMLRequest" not in values:
             abort(400)
@@ -264,13 +268,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         message = parsed.message if parsed is not None else None
         if message is None or (message.signature is None and "Signature" not in values):
             return failed("unsigned")
+        if message.issuer is None or message.issuer.text != idp_entity_id:
+            return failed("invalid")
+        if not state.first_use(f"logout:{message.id}"):
+            return failed("replayed")
+        name_id = message.name_id.text if message.name_id is not None else None
         saml_logout(
             sessions,
-            issuer=message.issuer.text if message.issuer is not None else idp_entity_id,
-            name_id=message.name_id.text if message.name_id is not None else None,
+            issuer=idp_entity_id,
+            name_id=name_id,
             session_indexes=[index.text for index in message.session_index or ()],
         )
-        if session.get(SESSION_CLAIMS, {}).get("nameid") == message.name_id.text:
+        if name_id and (session.get(SESSION_CLAIMS) or {}).get("nameid") == name_id:
             session.clear()
         response = client.create_logout_response(message, [BINDING_HTTP_REDIRECT])
         info = client.response_args(message, [BINDING_HTTP_REDIRECT])

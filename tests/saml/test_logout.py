@@ -110,6 +110,18 @@ def test_a_logout_request_with_a_bad_signature_is_refused(saml_stack: SAMLStack)
         assert token_endpoint(alice, saml_stack.app_url).status_code == 200  # still signed in
 
 
+def test_a_replayed_logout_request_is_refused(saml_stack: SAMLStack) -> None:
+    info = saml_stack.idp.logout_request("alice", saml_stack.entity_id, BINDING_HTTP_REDIRECT)
+    location = dict(info["headers"])["Location"]
+    first = httpx.get(location, timeout=10)
+    assert first.status_code == 302
+    alice, _ = login_page(saml_stack, "alice", "alice-password")
+    again = alice.get(location)  # the same signed request, captured and sent again
+    assert again.status_code == 400
+    assert '<code id="code">replayed</code>' in again.text
+    assert token_endpoint(alice, saml_stack.app_url).status_code == 200
+
+
 def test_sp_initiated_logout_purges_locally_and_tells_the_idp(saml_stack: SAMLStack) -> None:
     alice, page = login_page(saml_stack, "alice", "alice-password")
     payload = page_token(page.text)
