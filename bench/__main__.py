@@ -18,6 +18,7 @@ SECTIONS: list[str] = [
     "bench.core",
     "bench.providers",
     "bench.redis",
+    "bench.telemetry",
     "bench.web",
     "bench.workers",
 ]

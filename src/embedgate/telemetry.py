@@ -101,20 +101,24 @@ class _State:
 
 _state = _State()
 _lock = threading.Lock()
+# The fast path of every function below, while no SDK is set: two module-global reads.
+# (The OpenTelemetry globals are read directly: they are set once, by set_meter_provider /
+# set_tracer_provider; the public getters cost an environment lookup per call until then.)
+_meter: Any = None  # the meter provider given to configure()
+_tracing: Any = None  # the tracer provider given to configure()
 
 
 def configure(*, meter_provider: Any = None, tracer_provider: Any = None) -> None:
     """Use these providers instead of the global ones (``None`` goes back to the global)."""
+    global _meter, _tracing  # noqa: PLW0603 - the fast path reads plain module globals
     with _lock:
-        _state.meter_provider = meter_provider
-        _state.tracer_provider = tracer_provider
+        _meter = _state.meter_provider = meter_provider
+        _tracing = _state.tracer_provider = tracer_provider
         _state.instruments = None
         _state.tracer = _state.tracer_of = None
 
 
 def _instruments() -> _Instruments | None:
-    # The global is read directly (it is set once, by set_meter_provider): the public
-    # getter costs an environment lookup per call while no SDK is configured.
     provider = _state.meter_provider or _metrics_global._METER_PROVIDER
     if provider is None:
         return None
@@ -151,6 +155,8 @@ if _metrics is not None:
 
 def token_issued(provider: str, mode: str, outcome: str = _OK) -> None:
     """A mint ended: ``outcome`` is ``ok`` or the error code."""
+    if _meter is None and _metrics_global._METER_PROVIDER is None:
+        return
     if (found := _instruments()) is not None:
         attributes = {_ATTR_PROVIDER: provider, "embedgate.mode": mode, _ATTR_OUTCOME: outcome}
         found.by_name["embedgate.tokens.issued"].add(1, attributes)
@@ -158,6 +164,8 @@ def token_issued(provider: str, mode: str, outcome: str = _OK) -> None:
 
 def cache_lookup(tier: str, hit: bool) -> None:
     """A cache read in ``tier`` (``local`` or ``redis``)."""
+    if _meter is None and _metrics_global._METER_PROVIDER is None:
+        return
     if (found := _instruments()) is not None:
         name = "embedgate.cache.hits" if hit else "embedgate.cache.misses"
         found.by_name[name].add(1, {"embedgate.cache.tier": tier})
@@ -165,12 +173,16 @@ def cache_lookup(tier: str, hit: bool) -> None:
 
 def stale_served(provider: str) -> None:
     """A cached token was served because minting a fresh one failed."""
+    if _meter is None and _metrics_global._METER_PROVIDER is None:
+        return
     if (found := _instruments()) is not None:
         found.by_name["embedgate.tokens.stale_served"].add(1, {_ATTR_PROVIDER: provider})
 
 
 def token_served(remaining: float, where: str) -> None:
     """A token went out (``where``: ``page`` or ``endpoint``) with ``remaining`` s of life."""
+    if _meter is None and _metrics_global._METER_PROVIDER is None:
+        return
     if (found := _instruments()) is not None:
         found.by_name["embedgate.token.remaining"].record(
             max(0.0, remaining), {"embedgate.served_by": where}
@@ -179,17 +191,23 @@ def token_served(remaining: float, where: str) -> None:
 
 def rate_limited() -> None:
     """A token request was answered 429."""
+    if _meter is None and _metrics_global._METER_PROVIDER is None:
+        return
     if (found := _instruments()) is not None:
         found.by_name["embedgate.endpoint.rate_limited"].add(1)
 
 
 def start() -> float:
     """A start time for :func:`endpoint_answered` (0.0, uncounted, without an SDK)."""
-    return 0.0 if _instruments() is None else time.perf_counter()
+    if _meter is None and _metrics_global._METER_PROVIDER is None:
+        return 0.0
+    return time.perf_counter()
 
 
 def endpoint_answered(route: str, status: int, started: float) -> None:
     """One of embedgate's routes (``token``, ``script``, ``jwks``) answered ``status``."""
+    if _meter is None and _metrics_global._METER_PROVIDER is None:
+        return
     if (found := _instruments()) is not None:
         attributes = {"embedgate.route": route, "http.response.status_code": status}
         found.by_name["embedgate.endpoint.answers"].add(1, attributes)
@@ -200,6 +218,8 @@ def endpoint_answered(route: str, status: int, started: float) -> None:
 
 def injection(performed: bool, reason: str) -> None:
     """A page got the snippet (``performed``) or was left alone, and why."""
+    if _meter is None and _metrics_global._METER_PROVIDER is None:
+        return
     if (found := _instruments()) is not None:
         attributes = {
             "embedgate.injection": "performed" if performed else "skipped",
@@ -210,6 +230,8 @@ def injection(performed: bool, reason: str) -> None:
 
 def upstream_call(provider: str, outcome: str = _OK) -> None:
     """One HTTP request to the provider ended (``ok`` or the error code)."""
+    if _meter is None and _metrics_global._METER_PROVIDER is None:
+        return
     if (found := _instruments()) is not None:
         attributes = {_ATTR_PROVIDER: provider, _ATTR_OUTCOME: outcome}
         found.by_name["embedgate.upstream.calls"].add(1, attributes)
@@ -220,14 +242,19 @@ _NULL: Final[AbstractContextManager[None]] = nullcontext()
 
 def remote_mint(provider: str) -> AbstractContextManager[None]:
     """Around one remote mint (its retries included): a span and the latency histogram."""
-    if _instruments() is None and _tracer() is None:
+    if (
+        _meter is None
+        and _metrics_global._METER_PROVIDER is None
+        and _tracing is None
+        and _trace._TRACER_PROVIDER is None
+    ):
         return _NULL
     return _observed("embedgate.mint", provider, {_ATTR_PROVIDER: provider}, histogram=True)
 
 
 def redis_call(operation: str) -> AbstractContextManager[None]:
     """Around one Redis round trip: a span (``db.system`` redis, the command's name)."""
-    if _tracer() is None:
+    if _tracing is None and _trace._TRACER_PROVIDER is None:
         return _NULL
     attributes = {"db.system": "redis", "db.operation.name": operation}
     return _observed(f"embedgate.redis {operation}", "", attributes, histogram=False)
