@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from . import telemetry
 from .engine import Engine
 from .errors import ConfigurationError, EmbedgateError, IssuerError, PrincipalError
 from .principal import Principal
@@ -248,18 +249,22 @@ class PageHelpers:
         """What the injection inserts into this page, or None (anonymous visitor). The
         loader carries the response's CSP nonce, else the app's (``nonce()``)."""
         if self.principal() is None:
+            telemetry.injection(False, "anonymous")
             return None
         token = self.get_token(None, "injection")
         if self._refused:
+            telemetry.injection(False, "principal_refused")
             return None
         return self._snippet(token, extract_csp_nonce(response_headers) or self.nonce())
 
     async def apage_snippet(self, response_headers: Headers) -> str | None:
         """Async face of :meth:`page_snippet`."""
         if self.principal() is None:
+            telemetry.injection(False, "anonymous")
             return None
         token = await self.aget_token(None, "injection")
         if self._refused:
+            telemetry.injection(False, "principal_refused")
             return None
         return self._snippet(token, extract_csp_nonce(response_headers) or self.nonce())
 
@@ -307,5 +312,6 @@ def page_injector(
     injector = gate.injector(headers)
     injector.feed(body())
     if injector.passthrough or injector.insertion_point() is None:
+        telemetry.injection(False, "too_large" if injector.passthrough else "no_insertion_point")
         return None
     return injector

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from embedgate import ManualClock
 from embedgate.telemetry import INSTRUMENTS
+from tests.conftest import TEST_SECRET
 from tests.ops.apps import ALICE, TOKEN_HEADERS, app, engine
 from tests.ops.conftest import Otel
 from tests.providers.fakes.server import serve
@@ -238,3 +239,20 @@ def test_runs_without_the_otel_extra() -> None:
         [sys.executable, "-c", WITHOUT_OTEL], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.split() == ["ok", "False"]
+
+
+def test_flask_pages_and_endpoint(otel: Otel) -> None:
+    from tests.ops.test_testing import flask_app
+
+    client = flask_app(secret=TEST_SECRET).test_client()
+    client.get("/")  # anonymous
+    client.post("/login/alice")
+    client.get("/")
+    assert client.post("/_embedgate/token", headers=TOKEN_HEADERS).status_code == 200
+    assert client.get("/_embedgate/embedgate.js").status_code == 200
+    assert otel.count("embedgate.injections", embedgate__reason="anonymous") == 1
+    assert otel.count("embedgate.injections", embedgate__reason="token") == 1
+    token_route = {"embedgate__route": "token", "http__response__status_code": 200}
+    assert otel.count("embedgate.endpoint.answers", **token_route) == 1
+    assert otel.count("embedgate.endpoint.duration", **token_route) == 1
+    assert otel.count("embedgate.endpoint.answers", embedgate__route="script") == 1
