@@ -4,6 +4,7 @@ and the token service. Still no HTTP."""
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,6 +80,7 @@ class Engine:
         self.claim_mapping = ClaimMapping.from_mapping(config.claim_mapping or {})
         if config.mode == "api_key":
             log.warning("%s", _SANDBOX_BANNER)
+        _LIVE.add(self)
 
     @classmethod
     def from_settings(
@@ -135,6 +137,16 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"Engine(config={self.config!r})"
+
+
+# Engines alive in this process: embedgate.testing verifies tokens with their keys when a
+# test names no app.
+_LIVE: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def live_engines() -> list[Engine]:
+    """The engines alive in this process, oldest first (for embedgate.testing)."""
+    return list(_LIVE)
 
 
 def build_cache(config: Config, clock: Clock = SYSTEM_CLOCK) -> CacheBackend:

@@ -4,6 +4,7 @@ in-process fake providers and the plugin's fixtures."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,7 @@ from flask import Flask
 from flask_login import LoginManager, login_user
 from starlette.testclient import TestClient
 
-from embedgate import Engine, ManualClock, Principal
+from embedgate import Engine, IssueRequest, ManualClock, Principal
 from embedgate.config import Config
 from embedgate.integrations.flask import EmbedGate
 from embedgate.testing import (
@@ -229,3 +230,18 @@ def test_the_plugin_is_registered(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_no_app_named_uses_the_keys_of_the_apps_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("EMBEDGATE_SECRET", "EMBEDGATE_PRIVATE_KEY", "EMBEDGATE_PRIVATE_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    own = Engine.from_settings(environ={}, secret="an-app-of-its-own-0123456789abcdef-x")
+    client = TestClient(app(own))
+    page = client.get("/")
+    assert_embed_token(page, sub="alice", attributes={"region": "EU"})
+    stranger = Engine.from_settings(environ={}, secret="nobody-knows-this-0123456789abcdef")
+    forged = stranger.service.issuer.issue(IssueRequest(ALICE, time.time(), 60)).token
+    del stranger  # no longer alive: its keys are not a candidate
+    gc.collect()
+    with pytest.raises(AssertionError, match="does not verify"):
+        assert_embed_token(forged, sub="alice")

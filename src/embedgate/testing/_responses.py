@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..clock import SYSTEM_CLOCK
 from ..config import Config
+from ..engine import live_engines
 from ..errors import ConfigurationError, EmbedgateError
 from ..keyring import keyset_from_config
 from ..keys import KeySet, SigningKey
@@ -117,21 +118,66 @@ def token_claims(
 ) -> dict[str, Any]:
     """The verified claims of a JWT embedgate signed: with ``keys`` (a KeySet, a key or
     an HMAC secret), else the keys of ``target``'s engine (an Engine, an app, a middleware,
-    a test client), else of the running Django project's, else of the ``EMBEDGATE_*``
-    environment. Expiry and not-before are
-    checked against the engine's clock (embedgate's system clock, which the manual clock
-    fixture moves, when there is no engine)."""
-    config: Config | None = None
-    now = SYSTEM_CLOCK.now()
-    if keys is None:
-        if target is not None:
-            engine = find_engine(target)
-            config, now = engine.config, engine.clock.now()
-        else:
-            config = _environment_config()
-        keyset = keyset_from_config(config)
-    else:
-        keyset = _keys(keys)
+    a test client), else those of the running Django project, of the engines alive in this
+    process and of the ``EMBEDGATE_*`` environment (the first that verifies it). Expiry and
+    not-before are checked against the engine's clock (embedgate's system clock, which the
+    manual clock fixture moves, when there is no engine)."""
+    if keys is not None:
+        return _checked(
+            token, _keys(keys), None, SYSTEM_CLOCK.now(), audience=audience, issuer=issuer
+        )
+    if target is not None:
+        engine = find_engine(target)
+        keyset = keyset_from_config(engine.config)
+        return _checked(
+            token, keyset, engine.config, engine.clock.now(), audience=audience, issuer=issuer
+        )
+    # No app named: the keys of the Django project, of the engines alive in this process,
+    # of the environment; the first that verifies the token wins.
+    failures: list[str] = []
+    for config, now in _candidates():
+        try:
+            keyset = keyset_from_config(config)
+        except ConfigurationError:
+            continue
+        try:
+            return _checked(token, keyset, config, now, audience=audience, issuer=issuer)
+        except AssertionError as error:
+            failures.append(str(error))
+    if not failures:
+        raise AssertionError("no embedgate keys found: pass app= or keys=")
+    raise AssertionError(failures[0])
+
+
+def _candidates() -> Iterator[tuple[Config, float]]:
+    seen: set[int] = set()
+    engines = list(live_engines())
+    django_conf = sys.modules.get("django.conf")
+    if (
+        django_conf is not None
+        and django_conf.settings.configured
+        and "embedgate.integrations.django" in django_conf.settings.INSTALLED_APPS
+    ):
+        engines.insert(0, find_engine(None))
+    for engine in reversed(engines):  # the newest first: the app under test, usually
+        if id(engine.config) not in seen:
+            seen.add(id(engine.config))
+            yield engine.config, engine.clock.now()
+    try:
+        yield Config.load(), SYSTEM_CLOCK.now()
+    except ConfigurationError:
+        return
+
+
+def _checked(
+    token: str,
+    keyset: KeySet,
+    config: Config | None,
+    now: float,
+    *,
+    audience: str | None,
+    issuer: str | None,
+) -> dict[str, Any]:
     aud = audience or (config.audience if config is not None else "embedgate")
     iss = issuer or (config.issuer if config is not None else "embedgate")
     try:
@@ -144,21 +190,6 @@ def token_claims(
     if claims.get("nbf", now) > now + leeway:
         raise AssertionError("the token is not valid yet (nbf in the future)")
     return claims
-
-
-def _environment_config() -> Config:
-    """The Django project's settings when one runs with embedgate, else the environment's."""
-    django_conf = sys.modules.get("django.conf")
-    if (
-        django_conf is not None
-        and django_conf.settings.configured
-        and "embedgate.integrations.django" in django_conf.settings.INSTALLED_APPS
-    ):
-        return find_engine(None).config
-    try:
-        return Config.load()
-    except ConfigurationError as error:
-        raise AssertionError(f"pass keys= or the app: {error}") from None
 
 
 def assert_embed_token(
