@@ -116,6 +116,7 @@ class ResponseOptions:
     lifetime_minutes: int = 5  # negative: expired on arrival
     tamper: bool = False  # change an attribute value after signing
     destination: str | None = None  # another ACS URL: wrong recipient
+    wrap: str | None = None  # "before"/"after": a forged, unsigned assertion beside the signed one
 
 
 @dataclass
@@ -229,6 +230,8 @@ class LocalSAMLIdP:
             value = next(iter(user.attributes.values()))[0]
             assert value in xml
             xml = xml.replace(value, value + "-tampered", 1)
+        if options.wrap:
+            xml = _wrap(xml, user.nameid, before=options.wrap == "before")
         self.last_response_xml = xml
         return base64.b64encode(xml.encode()).decode()
 
@@ -359,6 +362,20 @@ class LocalSAMLIdP:
         )
         location = dict(sent["headers"])["Location"]
         return Response(status=302, headers={"Location": location})
+
+
+def _wrap(xml: str, nameid: str, *, before: bool) -> str:
+    """Signature wrapping: a copy of the signed assertion, its signature removed, another
+    ID and the NameID ``mallory``, placed before or after the genuine one."""
+    match = re.search(r"<(\w+:)?Assertion\b.*?</(\w+:)?Assertion>", xml, re.DOTALL)
+    assert match is not None
+    forged = re.sub(
+        r"<(\w+:)?Signature\b.*?</(\w+:)?Signature>", "", match.group(0), flags=re.DOTALL
+    )
+    forged = re.sub(r'ID="[^"]+"', 'ID="id-forged-assertion"', forged, count=1)
+    forged = forged.replace(f">{nameid}<", ">mallory<")
+    at = match.start() if before else match.end()
+    return xml[:at] + forged + xml[at:]
 
 
 def post_form(action: str, fields: dict[str, str]) -> str:

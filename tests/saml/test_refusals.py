@@ -41,8 +41,18 @@ def assert_refused(
         (ResponseOptions(lifetime_minutes=-10), "expired"),
         (ResponseOptions(audience="https://other-sp.example/saml/metadata"), "wrong_audience"),
         (ResponseOptions(destination="https://other-sp.example/saml/acs"), "wrong_recipient"),
+        (ResponseOptions(wrap="before"), "unsigned"),  # the forged one is refused first
+        (ResponseOptions(wrap="after"), "unsigned"),
     ],
-    ids=["unsigned", "tampered", "expired", "wrong-audience", "wrong-recipient"],
+    ids=[
+        "unsigned",
+        "tampered",
+        "expired",
+        "wrong-audience",
+        "wrong-recipient",
+        "wrapped-before",
+        "wrapped-after",
+    ],
 )
 def test_a_bad_assertion_gets_an_error_page_and_no_token(
     saml_stack: SAMLStack, options: ResponseOptions, code: str
@@ -52,6 +62,8 @@ def test_a_bad_assertion_gets_an_error_page_and_no_token(
     assert_refused(saml_stack, app, response, code)
     if options.tamper:
         assert f"{ALICE_OID}-tampered" in saml_stack.idp.last_response_xml
+    if options.wrap:
+        assert ">mallory<" in saml_stack.idp.last_response_xml
     # The same IdP's correct assertion still signs in: the refusal was about the assertion.
     saml_stack.idp.options = ResponseOptions()
     app, page = login_page(saml_stack, "alice", "alice-password")
