@@ -15,11 +15,18 @@ from typing import Any
 
 import jwt
 
+from . import __version__
 from .config import Config
 from .engine import Engine
 from .errors import ConfigurationError, EmbedgateError, ProductionRefusedError
 from .keyring import keyset_from_config
-from .keys import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, HMAC_KEY_BYTES, generate_private_pem
+from .keys import (
+    ASYMMETRIC_ALGORITHMS,
+    HMAC_ALGORITHMS,
+    HMAC_KEY_BYTES,
+    KeySet,
+    generate_private_pem,
+)
 from .principal import Principal
 from .verify import verify
 
@@ -40,9 +47,13 @@ def _parse_attr(text: str) -> tuple[str, Any]:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="embedgate", description="Short-lived, signed embed tokens for embedded analytics."
+        prog="embedgate",
+        description="Short-lived, signed embed tokens for embedded analytics.",
+        epilog="Settings come from EMBEDGATE_* environment variables (see the README's "
+        "configuration reference). `embedgate COMMAND --help` for a command's options.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"embedgate {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     keygen = commands.add_parser("keygen", help="make an HMAC secret or a PEM key pair")
     keygen.add_argument(
@@ -57,7 +68,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "key to OUT.pub, instead of stdout",
     )
 
-    mint = commands.add_parser("mint", help="development: print a token for a subject")
+    mint = commands.add_parser(
+        "mint",
+        help="development: print a token for a subject",
+        description="Print a token for a subject, signed (or minted by the provider) exactly as "
+        "the middleware would. Refuses to run when EMBEDGATE_ENV is production.",
+        epilog=_READS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     mint.add_argument("--sub", required=True, help="the subject (user id)")
     mint.add_argument(
         "--attr",
@@ -74,7 +92,14 @@ def _build_parser() -> argparse.ArgumentParser:
     mint.add_argument("--resource", help="resource (dashboard id) the token is for")
     mint.add_argument("--ttl", type=int, help="lifetime in seconds (default EMBEDGATE_TTL)")
 
-    inspect = commands.add_parser("inspect", help="show a token's header, claims and expiry")
+    inspect = commands.add_parser(
+        "inspect",
+        help="show a token's header, claims and expiry",
+        description="Show a token's header, claims and expiry. With a key configured, report "
+        "the signature (EMBEDGATE_SECRET, EMBEDGATE_PRIVATE_KEY(_FILE) and the rotation keys) "
+        "and, separately, the claim checks (EMBEDGATE_AUDIENCE, EMBEDGATE_ISSUER, "
+        "EMBEDGATE_LEEWAY).",
+    )
     inspect.add_argument("token", help="the token ('-' reads it from stdin)")
 
     commands.add_parser("jwks", help="print the public key set (JWKS) as JSON")
@@ -94,6 +119,16 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--ttl", type=int, default=60, help="token lifetime in the demo")
     return parser
+
+
+_READS = """settings read from the environment:
+  EMBEDGATE_SECRET, or EMBEDGATE_PRIVATE_KEY / EMBEDGATE_PRIVATE_KEY_FILE   the signing key
+  EMBEDGATE_ALGORITHM   HS256 by default, or the private key's algorithm
+  EMBEDGATE_AUDIENCE, EMBEDGATE_ISSUER   the aud and iss claims
+  EMBEDGATE_TTL         lifetime in seconds (--ttl overrides it)
+  EMBEDGATE_PROVIDER    and its EMBEDGATE_<PROVIDER>_* settings (a remote provider mints)
+  EMBEDGATE_ENV         production refuses to mint
+  any other EMBEDGATE_* setting of the configuration reference (attribute policy, claims)"""
 
 
 def _b64(data: bytes) -> str:
@@ -192,13 +227,46 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             "EMBEDGATE_PRIVATE_KEY)"
         )
         return EXIT_OK
+    if not _report_signature(token, keys):
+        print("claims: not checked (the signature is not valid)")
+        return EXIT_ERROR
     try:
         verify(token, keys, audience=config.audience, issuer=config.issuer, leeway=config.leeway)
     except EmbedgateError as exc:
-        print(f"signature: INVALID with the configured key ({exc})")
+        print(f"claims: REJECTED ({exc})")
         return EXIT_ERROR
-    print("signature: valid (verified with the configured key, audience and issuer)")
+    print("claims: valid (audience, issuer and lifetime as configured)")
     return EXIT_OK
+
+
+def _report_signature(token: str, keys: KeySet) -> bool:
+    """Print whether a key of ``keys`` signed ``token``, whatever its claims say."""
+    kid = jwt.get_unverified_header(token).get("kid")
+    key = keys.get(kid) if isinstance(kid, str) else None
+    if key is None:
+        print(
+            "signature: INVALID with the configured key (token was signed with an unknown key id)"
+        )
+        return False
+    try:
+        jwt.decode(
+            token,
+            key.verification_material(),
+            algorithms=[key.algorithm],
+            options={
+                "verify_aud": False,
+                "verify_iss": False,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "require": [],
+            },
+        )
+    except jwt.PyJWTError as exc:
+        print(f"signature: INVALID with the configured key ({exc})")
+        return False
+    print(f"signature: valid (key {kid})")
+    return True
 
 
 def cmd_jwks(args: argparse.Namespace) -> int:
@@ -236,7 +304,11 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``embedgate`` console script."""
-    args = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
     try:
         return COMMANDS[args.command](args)
     except EmbedgateError as exc:

@@ -177,7 +177,6 @@ def test_mint_without_any_key_explains_what_to_set() -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        (),
         ("frobnicate",),
         ("mint",),  # --sub is required
         ("mint", "--sub", "alice", "--attr", "no-equals-sign"),
@@ -226,6 +225,47 @@ def test_inspect_reports_a_token_from_another_key() -> None:
     assert '"sub": "alice"' in shown.stdout  # still shows what it carries
     assert "signature: INVALID" in shown.stdout
     assert "unknown key id" in shown.stdout
+
+
+def test_inspect_separates_a_valid_signature_from_a_wrong_audience() -> None:
+    token = _mint({"EMBEDGATE_SECRET": TEST_SECRET, "EMBEDGATE_AUDIENCE": "superset"})
+    shown = run("inspect", token, env={"EMBEDGATE_SECRET": TEST_SECRET, "EMBEDGATE_AUDIENCE": "x"})
+    assert shown.returncode == 1
+    assert "signature: valid" in shown.stdout
+    assert "INVALID" not in shown.stdout
+    assert "claims: REJECTED" in shown.stdout
+    assert "audience" in shown.stdout.lower()
+
+
+def test_no_arguments_prints_help() -> None:
+    shown = run()
+    assert shown.returncode == 0, shown.stderr
+    assert "usage: embedgate" in shown.stdout
+    for command in ("keygen", "mint", "inspect", "jwks", "demo"):
+        assert command in shown.stdout
+
+
+def test_version() -> None:
+    from embedgate import __version__
+
+    shown = run("--version")
+    assert shown.returncode == 0
+    assert shown.stdout.strip() == f"embedgate {__version__}"
+
+
+def test_mint_help_names_the_settings_it_reads() -> None:
+    shown = run("mint", "--help")
+    assert shown.returncode == 0
+    for name in (
+        "EMBEDGATE_SECRET",
+        "EMBEDGATE_PRIVATE_KEY",
+        "EMBEDGATE_AUDIENCE",
+        "EMBEDGATE_ISSUER",
+        "EMBEDGATE_TTL",
+        "EMBEDGATE_PROVIDER",
+        "EMBEDGATE_ENV",
+    ):
+        assert name in shown.stdout
 
 
 def test_inspect_without_a_key_says_not_verified() -> None:
