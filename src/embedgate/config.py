@@ -9,6 +9,7 @@ held as :class:`~embedgate.secret.Secret` and never shown by ``repr`` or ``str``
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -365,9 +366,11 @@ class Config:
             elif key in environ:
                 values[name] = environ[key]
         config = cls(**values)
+        # A custom provider's own EMBEDGATE_<PROVIDER>_* keys are its to validate.
+        provider_prefix = f"{config.provider.lower()}_"
         if mapping is not None:
-            # A custom provider's own EMBEDGATE_<PROVIDER>_* keys are its to validate.
-            _reject_unknown(mapping, prefix, names, f"{config.provider.lower()}_")
+            _reject_unknown(mapping, prefix, names, provider_prefix)
+        _reject_unknown(environ, prefix, names, provider_prefix)
         return config
 
     def replace(self, **changes: Any) -> Config:
@@ -411,16 +414,19 @@ def _is_parsed(f: dataclasses.Field[Any], value: Any) -> bool:
 def _reject_unknown(
     source: Mapping[str, Any], prefix: str, names: set[str], provider_prefix: str
 ) -> None:
-    # Only for an explicit mapping (app.config): the environment is shared with other tools.
+    """Refuse ``prefix``-named keys that are no setting (a typo such as
+    ``EMBEDGATE_AUDIANCE``), naming the closest real one."""
     for key in source:
         if not isinstance(key, str) or not key.startswith(prefix):
             continue
         name = key[len(prefix) :].lower()
         if name in names or name.startswith((*_EXTENSION_PREFIXES, provider_prefix)):
             continue
+        close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
+        hint = f"did you mean {prefix}{close[0].upper()}?" if close else "a typo?"
         raise ConfigurationError(
             key,
-            "is not an embedgate setting (a typo?); see the configuration reference in the README",
+            f"is not an embedgate setting ({hint}); see the configuration reference in the README",
         )
 
 

@@ -58,7 +58,6 @@ def test_environment() -> None:
         "EMBEDGATE_REFRESH_MARGIN": "45.5",
         "EMBEDGATE_COOKIE_SECURE": "auto",
         "EMBEDGATE_PREVIOUS_KEY_FILES": "/a.pem,/b.pem",
-        "EMBEDGATE_TTTL": "a typo in the shared environment is not our business",
     }
     config = Config.load(environ=environ)
     assert (config.ttl, config.mode, config.env) == (120, "sso", "production")
@@ -66,6 +65,37 @@ def test_environment() -> None:
     assert config.refresh_margin == 45.5
     assert config.cookie_secure is None
     assert config.previous_key_files == ("/a.pem", "/b.pem")
+
+
+@pytest.mark.parametrize(
+    ("typo", "closest"),
+    [
+        ("EMBEDGATE_AUDIANCE", "EMBEDGATE_AUDIENCE"),
+        ("EMBEDGATE_TTTL", "EMBEDGATE_TTL"),
+        ("EMBEDGATE_SECRETS", "EMBEDGATE_SECRET"),
+        ("EMBEDGATE_PRIVATE_KEYFILE", "EMBEDGATE_PRIVATE_KEY_FILE"),
+    ],
+)
+@pytest.mark.parametrize("where", ["environment", "mapping"])
+def test_an_unknown_setting_names_the_closest_real_one(typo: str, closest: str, where: str) -> None:
+    source = {typo: "x", "EMBEDGATE_SECRET": "s" * 40}
+    with pytest.raises(ConfigurationError) as caught:
+        if where == "environment":
+            Config.load(environ=source)
+        else:
+            Config.load(source, environ=NO_ENV)
+    assert caught.value.setting == typo
+    assert f"did you mean {closest}?" in str(caught.value)
+
+
+def test_an_unknown_setting_far_from_any_still_fails() -> None:
+    with pytest.raises(ConfigurationError, match="EMBEDGATE_ZZZZQQQ.*not an embedgate setting"):
+        Config.load(environ={"EMBEDGATE_ZZZZQQQ": "1"})
+
+
+def test_provider_settings_in_the_environment_are_the_profiles_to_check() -> None:
+    environ = {"EMBEDGATE_SUPERSET_USERNAME": "svc", "EMBEDGATE_DEMO_ANYTHING": "1"}
+    assert Config.load(environ=environ).ttl > 0
 
 
 def test_precedence_keywords_then_mapping_then_environment() -> None:
