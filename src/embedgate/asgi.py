@@ -163,16 +163,17 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
         early = self.gate.check_token_request(request)
         if early is not None:
             return early
-        post = request.method.upper() == "POST"
-        ask = self.gate.token_ask(request, await read_body(receive) if post else b"")
-        if isinstance(ask, WebResponse):
-            return ask
+        # Who asks comes before what is asked: an anonymous caller gets 401 whatever it sent.
         try:
             principal = self.gate.principal_for(await self.user(scope))
         except EmbedgateError as error:  # a user the mapping cannot read
             return self.gate.failure(error, None)
         if principal is None:
             return self.gate.unauthenticated()
+        post = request.method.upper() == "POST"
+        ask = self.gate.token_ask(request, await read_body(receive) if post else b"")
+        if isinstance(ask, WebResponse):
+            return ask
         return await aanswer_token(self.gate, principal, await self.session(scope), ask.resource)
 
     async def page_snippet(self, scope: Scope, plan: PagePlan) -> tuple[bytes | None, bytes | None]:

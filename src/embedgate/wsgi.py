@@ -145,16 +145,17 @@ class EmbedgateWSGIMiddleware(MiddlewareBase[WSGIApp]):
         early = self.gate.check_token_request(request)
         if early is not None:
             return early
-        post = request.method.upper() == "POST"
-        ask = self.gate.token_ask(request, read_body(environ) if post else b"")
-        if isinstance(ask, WebResponse):
-            return ask
+        # Who asks comes before what is asked: an anonymous caller gets 401 whatever it sent.
         try:
             principal = self.gate.principal_for(self.user(environ))
         except EmbedgateError as error:  # a user the mapping cannot read
             return self.gate.failure(error, None)
         if principal is None:
             return self.gate.unauthenticated()
+        post = request.method.upper() == "POST"
+        ask = self.gate.token_ask(request, read_body(environ) if post else b"")
+        if isinstance(ask, WebResponse):
+            return ask
         return answer_token(self.gate, principal, self.session(environ), ask.resource)
 
     def page_snippet(self, environ: Environ, plan: PagePlan) -> tuple[bytes | None, bytes | None]:

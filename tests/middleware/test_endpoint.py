@@ -3,6 +3,7 @@ shells."""
 
 from __future__ import annotations
 
+import io
 import json
 from importlib import resources
 from typing import Any
@@ -76,6 +77,40 @@ def test_a_logged_in_user_gets_a_json_object_with_the_token_and_its_timing(shell
 
 def test_anonymous_is_401(shell: Shell) -> None:
     assert_error(shell.token(shell.wrap(make_engine()), user=None), 401, "unauthenticated")
+
+
+def body_kw(shell: Shell, body: bytes) -> dict[str, Any]:
+    """How this shell's driver sends a request body."""
+    if shell.kind == "asgi":
+        return {"body": body}
+    return {"extra": {"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"{}", "application/json"),
+        (b'{"resource": "dashboard:1"}', "application/json"),
+        (b"[1]", "application/json"),
+        (b"{", "application/json"),
+        (b"x" * 5000, "application/json"),
+        (b'{"resource": "d"}', "text/plain"),
+    ],
+)
+def test_anonymous_is_401_whatever_the_body(shell: Shell, body: bytes, content_type: str) -> None:
+    headers = [*SAME_ORIGIN, ("Content-Type", content_type)]
+    result = shell.token(
+        shell.wrap(make_engine()), user=None, headers=headers, **body_kw(shell, body)
+    )
+    assert_error(result, 401, "unauthenticated")
+
+
+def test_an_empty_object_is_an_empty_body(shell: Shell) -> None:
+    app = shell.wrap(make_engine())
+    headers = [*SAME_ORIGIN, ("Content-Type", "application/json")]
+    result = shell.token(app, headers=headers, **body_kw(shell, b"{}"))
+    assert result.status == 200, result.body
+    assert set(result.json()) == PAYLOAD_KEYS
 
 
 @pytest.mark.parametrize(

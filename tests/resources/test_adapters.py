@@ -53,7 +53,9 @@ class Site(Protocol):
 
     def page(self, path: str) -> str: ...
 
-    def token(self, body: bytes | None, content_type: str = JSON) -> tuple[int, dict[str, Any]]: ...
+    def token(
+        self, body: bytes | None, content_type: str = JSON, *, anonymous: bool = False
+    ) -> tuple[int, dict[str, Any]]: ...
 
 
 class HttpxSite:
@@ -67,8 +69,12 @@ class HttpxSite:
         assert response.status_code == 200, response.text
         return response.text
 
-    def token(self, body: bytes | None, content_type: str = JSON) -> tuple[int, dict[str, Any]]:
+    def token(
+        self, body: bytes | None, content_type: str = JSON, *, anonymous: bool = False
+    ) -> tuple[int, dict[str, Any]]:
         headers = {"X-Embedgate": "1", "Sec-Fetch-Site": "same-origin"}
+        if anonymous:
+            headers["X-Test-User"] = ""
         if body:
             headers["Content-Type"] = content_type
         response = self.client.post("/_embedgate/token", content=body or b"", headers=headers)
@@ -90,8 +96,12 @@ class PortalSite:
         text: str = response.text
         return text
 
-    def token(self, body: bytes | None, content_type: str = JSON) -> tuple[int, dict[str, Any]]:
+    def token(
+        self, body: bytes | None, content_type: str = JSON, *, anonymous: bool = False
+    ) -> tuple[int, dict[str, Any]]:
         headers = {"X-Embedgate": "1", "Sec-Fetch-Site": "same-origin"}
+        if anonymous:
+            headers["X-Test-User"] = ""
         if body:
             headers["Content-Type"] = content_type
         post = functools.partial(
@@ -113,13 +123,16 @@ class FlaskSite:
         assert response.status_code == 200, response.text
         return response.text
 
-    def token(self, body: bytes | None, content_type: str = JSON) -> tuple[int, dict[str, Any]]:
+    def token(
+        self, body: bytes | None, content_type: str = JSON, *, anonymous: bool = False
+    ) -> tuple[int, dict[str, Any]]:
         headers = {"X-Embedgate": "1", "Sec-Fetch-Site": "same-origin"}
         response = self.client.post(
             "/_embedgate/token",
             data=body or b"",
             headers=headers,
             content_type=content_type if body else None,
+            environ_overrides={"HTTP_X_TEST_USER": ""} if anonymous else None,
         )
         assert response.headers["content-type"] == JSON
         data: dict[str, Any] = response.get_json()
@@ -189,6 +202,9 @@ def metabase_scenario(site: Site) -> None:
     # ... and the endpoint has none to give: a 404 (embedgate.js does not even ask).
     status, data = site.token(None)
     assert (status, data["error"]) == (404, "no_session_token")
+    status, data = site.token(b"{}")  # an empty object asks what an empty body asks
+    assert (status, data["error"]) == (404, "no_session_token")
+    anonymous_is_always_401(site)
     status, data = site.token(body("dashboard:42"))
     assert (status, data["token"]) == (200, page_token)  # the resource's token: unaffected
 
@@ -213,6 +229,26 @@ def reports_scenario(site: Site) -> None:
     assert (status, data["error"]) == (403, "resource_not_granted")
     status, data = site.token(None)
     assert (status, data["token"]) == (200, session_token)  # unaffected
+    status, data = site.token(b"{}")  # an empty object asks what an empty body asks
+    assert (status, data["token"]) == (200, session_token)
+    assert "resource" not in data
+    anonymous_is_always_401(site)
+
+
+def anonymous_is_always_401(site: Site) -> None:
+    """Who asks is checked before what is asked: nobody logged in is 401 whatever the body."""
+    for sent, content_type in [
+        (None, JSON),
+        (b"{}", JSON),
+        (body("report:7"), JSON),
+        (b'["dashboard:42"]', JSON),
+        (b'{"resource": 42}', JSON),
+        (b"{", JSON),
+        (body("d" * 2000), JSON),
+        (body("dashboard:42"), "text/plain"),
+    ]:
+        status, data = site.token(sent, content_type, anonymous=True)
+        assert (status, data["error"]) == (401, "unauthenticated"), sent
 
 
 # -- Flask -------------------------------------------------------------------------------------

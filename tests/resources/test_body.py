@@ -123,9 +123,9 @@ def test_a_bad_resource_is_400_naming_the_field(value: object) -> None:
         assert value not in data["message"]  # the value is not echoed back
 
 
-def test_a_missing_resource_is_400_naming_the_field() -> None:
-    data = error_of(parse(b"{}"), 400)
-    assert data["field"] == "resource"
+def test_an_empty_object_asks_for_the_session_token() -> None:
+    assert parse(b"{}") == SESSION_TOKEN
+    assert parse(b" { } ") == SESSION_TOKEN
 
 
 def test_only_a_post_carries_a_body() -> None:

@@ -222,17 +222,18 @@ class EmbedGate:
         early = gate.check_token_request(web)
         if early is not None:
             return _to_flask(early)
-        # Werkzeug's stream stops at Content-Length (and is empty without one): bounded.
-        body = request.stream.read(MAX_BODY + 1) if request.method == "POST" else b""
-        ask = gate.token_ask(web, body)
-        if isinstance(ask, WebResponse):
-            return _to_flask(ask)
+        # Who asks comes before what is asked: an anonymous caller gets 401 whatever it sent.
         try:
             principal = state.engine.principal_for(self.current_user())
         except PrincipalError as error:  # a user object the mapping cannot read
             return _to_flask(gate.failure(error, gate.session(web)))
         if principal is None:
             return _to_flask(gate.unauthenticated())
+        # Werkzeug's stream stops at Content-Length (and is empty without one): bounded.
+        body = request.stream.read(MAX_BODY + 1) if request.method == "POST" else b""
+        ask = gate.token_ask(web, body)
+        if isinstance(ask, WebResponse):
+            return _to_flask(ask)
         return _to_flask(answer_token(gate, principal, gate.session(web), ask.resource))
 
     def _script_view(self) -> Response:

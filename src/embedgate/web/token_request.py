@@ -38,7 +38,7 @@ def parse_token_body(headers: Headers, body: bytes) -> TokenAsk | WebResponse:
     """What a token request asks for, from its headers and body (read bounded by the shell:
     at most ``MAX_BODY + 1`` bytes), or the error to answer.
 
-    No body: the session's token. Else ``Content-Type: application/json`` and a JSON object
+    No body (or ``{}``): the session's token. Else ``Content-Type: application/json`` and a JSON object
     ``{"resource": "<name>"}`` of at most ``MAX_BODY`` bytes; 413 when larger, 415 for
     another type, 400 naming the field for anything else.
     """
@@ -59,7 +59,7 @@ def parse_token_body(headers: Headers, body: bytes) -> TokenAsk | WebResponse:
     if set(data) - {"resource"}:
         return invalid_field("body", "only the field 'resource' is accepted")
     if "resource" not in data:
-        return invalid_field("resource", "is required in a non-empty body")
+        return SESSION_TOKEN  # {} asks for what an empty body asks for
     resource = data["resource"]
     if (
         not isinstance(resource, str)

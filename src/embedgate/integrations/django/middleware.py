@@ -166,15 +166,16 @@ class EmbedgateMiddleware:
         early = self._early(route, web, state)
         if early is not None:
             return early
-        ask = self._ask(web, request, state)
-        if isinstance(ask, WebResponse):
-            return ask
+        # Who asks comes before what is asked: an anonymous caller gets 401 whatever it sent.
         try:
             principal = state.engine.principal_for(self.principal(request))
         except PrincipalError as error:  # a user the mapping cannot read
             return state.gate.failure(error, state.gate.session(web))
         if principal is None:
             return state.gate.unauthenticated()
+        ask = self._ask(web, request, state)
+        if isinstance(ask, WebResponse):
+            return ask
         return answer_token(state.gate, principal, state.gate.session(web), ask.resource)
 
     async def _aserve(
@@ -183,9 +184,6 @@ class EmbedgateMiddleware:
         early = self._early(route, web, state)
         if early is not None:
             return early
-        ask = self._ask(web, request, state)  # Django's ASGI handler has spooled the body
-        if isinstance(ask, WebResponse):
-            return ask
         try:
             user = await sync_to_async(self.principal)(request)
             principal = state.engine.principal_for(user)
@@ -193,6 +191,9 @@ class EmbedgateMiddleware:
             return state.gate.failure(error, state.gate.session(web))
         if principal is None:
             return state.gate.unauthenticated()
+        ask = self._ask(web, request, state)  # Django's ASGI handler has spooled the body
+        if isinstance(ask, WebResponse):
+            return ask
         return await aanswer_token(state.gate, principal, state.gate.session(web), ask.resource)
 
 
