@@ -4,12 +4,17 @@ the token into HTML pages. It only translates ASGI messages; the rules live in
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import logging
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from . import telemetry
-from .errors import EmbedgateError
+from .engine import Engine
+from .errors import ConfigurationError, EmbedgateError
+from .settings import Settings, Unpack
 from .web.endpoint import aanswer_token
 from .web.headers import Headers
 from .web.messages import PagePlan, SessionDecision, WebRequest, WebResponse
@@ -24,10 +29,32 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Resolver = Callable[[Scope], Any]
 
+log = logging.getLogger("embedgate")
+
 STATE_KEYS = ("embedgate_principal", "embedgate_user")
 SCOPE_KEY = "embedgate"  # the middleware, for dependencies and template helpers
 PAGE_KEY = "embedgate.page"  # the request's template helpers (integrations.starlette)
 SESSION_KEY = "embedgate.session"  # this request's SessionDecision, shared with template helpers
+
+
+def _in_event_loop() -> bool:
+    """Whether this runs inside an event loop: Starlette and FastAPI build their middleware
+    lazily, on the first ASGI call (the lifespan's), where raising would only make the
+    server report "lifespan unsupported" and answer 500 to every request."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return True
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_root_task()
+    except RuntimeError:
+        return False
+    return True
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -113,11 +140,42 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
 
     The token endpoint answers before the app runs: there the user must come from an
     authentication middleware placed outside this one, or from ``user_resolver``.
+
+    A configuration error raises here, when the app is built; when a framework builds its
+    middleware on its first ASGI call (Starlette's ``add_middleware``), it fails the
+    lifespan start-up instead, so the server refuses to start with the setting named.
     """
 
+    startup_error: ConfigurationError | None = None
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        engine: Engine | None = None,
+        *,
+        user_resolver: Resolver | None = None,
+        session_resolver: Resolver | None = None,
+        **settings: Unpack[Settings],
+    ) -> None:
+        try:
+            super().__init__(
+                app,
+                engine,
+                user_resolver=user_resolver,
+                session_resolver=session_resolver,
+                **settings,
+            )
+        except ConfigurationError as error:
+            if not _in_event_loop():
+                raise
+            self.app, self.startup_error = app, error
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.startup_error is not None:
+            await self._refuse(scope, receive, send, self.startup_error)
+            return
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send)  # lifespan and websockets pass through
             return
         scope[SCOPE_KEY] = self
         headers = scope.get("headers")
@@ -134,6 +192,18 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
             await self.app(scope, receive, _PageSend(self, scope, send))
         else:
             await self.app(scope, receive, send)
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, error: ConfigurationError
+    ) -> None:
+        """Fail the lifespan start-up with the configuration error (the server exits); a
+        server running without lifespan gets the error on every request instead."""
+        if scope["type"] != "lifespan":
+            raise error
+        message = await receive()
+        if message.get("type") == "lifespan.startup":
+            log.error("embedgate: cannot start: %s", error)
+            await send({"type": "lifespan.startup.failed", "message": f"embedgate: {error}"})
 
     async def user(self, scope: Scope) -> Any:
         if self.user_resolver is not None:
