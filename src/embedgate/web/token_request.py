@@ -38,8 +38,8 @@ def parse_token_body(headers: Headers, body: bytes) -> TokenAsk | WebResponse:
     """What a token request asks for, from its headers and body (read bounded by the shell:
     at most ``MAX_BODY + 1`` bytes), or the error to answer.
 
-    No body (or ``{}``): the session's token. Else ``Content-Type: application/json`` and a JSON object
-    ``{"resource": "<name>"}`` of at most ``MAX_BODY`` bytes; 413 when larger, 415 for
+    No body (or ``{}``): the session's token. Else ``Content-Type: application/json`` and a
+    JSON object ``{"resource": "<name>"}`` of at most ``MAX_BODY`` bytes; 413 when larger, 415 for
     another type, 400 naming the field for anything else.
     """
     declared = _declared_length(headers)
