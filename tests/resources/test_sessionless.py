@@ -230,10 +230,10 @@ def test_the_session_token_of_other_providers_is_still_injected(shell: Shell) ->
     assert cache_size(engine) == 1
 
 
-def test_the_endpoint_answers_404_whoever_asks(shell: Shell) -> None:
+def test_the_endpoint_answers_404_to_a_user_and_401_to_nobody(shell: Shell) -> None:
     app = shell.wrap(build(looker_settings()))
-    anonymous = shell.token(app, user=None)
-    assert (anonymous.status, anonymous.json()["error"]) == (404, "no_session_token")
+    anonymous = shell.token(app, user=None)  # who asks is checked before what is asked
+    assert (anonymous.status, anonymous.json()["error"]) == (401, "unauthenticated")
     refused = shell.token(app, headers=(("X-Embedgate", "1"), ("Sec-Fetch-Site", "cross-site")))
     assert (refused.status, refused.json()["error"]) == (403, "cross_origin")  # checks first
     assert shell.token(app, headers=SAME_ORIGIN).status == 404
