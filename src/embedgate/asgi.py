@@ -57,6 +57,9 @@ def _in_event_loop() -> bool:
     return True
 
 
+_UNKNOWN: Any = object()
+
+
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
@@ -223,6 +226,26 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
         )
         return decision
 
+    async def check_user(self, scope: Scope, principal: Any = _UNKNOWN) -> None:
+        """Purge the session's tokens when the user they were minted for has changed or
+        logged out (``principal``: who the request is for, looked up when not given)."""
+        known = scope.get(SESSION_KEY)
+        if isinstance(known, SessionDecision):
+            session_id: str | None = known.session_id
+        elif self.session_resolver is not None:
+            session_id = await _maybe_await(self.session_resolver(scope))
+        else:
+            session_id = self.gate.known_session_id(_cookie_header(scope))
+        if not self.gate.watches(session_id):
+            return
+        if principal is _UNKNOWN:
+            try:
+                principal = self.gate.principal_for(await self.user(scope))
+            except EmbedgateError:
+                return  # a user the mapping cannot read: the page path logs it
+        if self.gate.user_changed(session_id, principal):
+            await self.engine.alogout(str(session_id))
+
     async def _serve(
         self, route: str, request: WebRequest, scope: Scope, receive: Receive
     ) -> WebResponse:
@@ -239,6 +262,7 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
         except EmbedgateError as error:  # a user the mapping cannot read
             return self.gate.failure(error, None)
         if principal is None:
+            await self.check_user(scope, None)
             return self.gate.unauthenticated()
         post = request.method.upper() == "POST"
         ask = self.gate.token_ask(request, await read_body(receive) if post else b"")
@@ -258,8 +282,11 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
             principal = self.gate.principal_for(await self.user(scope))
             if principal is None:
                 telemetry.injection(False, "anonymous")
+                await self.check_user(scope, None)
                 return None, None
             decision = await self.session(scope)
+            if self.gate.user_changed(decision.session_id, principal):
+                await self.engine.alogout(decision.session_id)
             token = None
             if self.gate.needs_session_token(principal):
                 token = await self.engine.service.aget_token(principal, decision.session_id)
@@ -298,6 +325,8 @@ class _PageSend:
                 if self.plan is not None:
                     self.start = message
                     return
+                if 300 <= message["status"] < 400:  # after a log-in or a log-out, typically
+                    await self.middleware.check_user(self.scope)
             await self.send(message)
         elif message["type"] == "http.response.body":
             await self._body(plan, message)

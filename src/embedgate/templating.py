@@ -133,8 +133,11 @@ class PageHelpers:
         if principal is None:
             return self._tokens.get(resource)
         token: EmbedToken | None = None
+        session_id = self.session().session_id
+        if self.gate.user_changed(session_id, principal):
+            self.engine.logout(session_id)
         try:
-            token = self.engine.service.get_token(principal, self.session().session_id, resource)
+            token = self.engine.service.get_token(principal, session_id, resource)
         except EmbedgateError as error:
             self._failed(helper, error)
         self._tokens[resource] = token
@@ -147,10 +150,11 @@ class PageHelpers:
         if principal is None:
             return self._tokens.get(resource)
         token: EmbedToken | None = None
+        session_id = self.session().session_id
+        if self.gate.user_changed(session_id, principal):
+            await self.engine.alogout(session_id)
         try:
-            token = await self.engine.service.aget_token(
-                principal, self.session().session_id, resource
-            )
+            token = await self.engine.service.aget_token(principal, session_id, resource)
         except EmbedgateError as error:
             self._failed(helper, error)
         self._tokens[resource] = token

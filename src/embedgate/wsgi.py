@@ -30,6 +30,7 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 Resolver = Callable[[Environ], Any]
 
 USER_KEY = "embedgate.user"
+_UNKNOWN: Any = object()
 
 
 def environ_user(environ: Environ) -> Any:
@@ -137,6 +138,23 @@ class EmbedgateWSGIMiddleware(MiddlewareBase[WSGIApp]):
             app_session,
         )
 
+    def check_user(self, environ: Environ, principal: Any = _UNKNOWN) -> None:
+        """Purge the session's tokens when the user they were minted for has changed or
+        logged out (``principal``: who the request is for, looked up when not given)."""
+        if self.session_resolver is not None:
+            session_id = self.session_resolver(environ)
+        else:
+            session_id = self.gate.known_session_id(environ.get("HTTP_COOKIE"))
+        if not self.gate.watches(session_id):
+            return
+        if principal is _UNKNOWN:
+            try:
+                principal = self.gate.principal_for(self.user(environ))
+            except EmbedgateError:
+                return  # a user the mapping cannot read: the page path logs it
+        if self.gate.user_changed(session_id, principal):
+            self.engine.logout(str(session_id))
+
     def _serve(self, route: str, request: WebRequest, environ: Environ) -> WebResponse:
         if route == "script":
             return self.gate.script_response(request)
@@ -151,6 +169,7 @@ class EmbedgateWSGIMiddleware(MiddlewareBase[WSGIApp]):
         except EmbedgateError as error:  # a user the mapping cannot read
             return self.gate.failure(error, None)
         if principal is None:
+            self.check_user(environ, None)
             return self.gate.unauthenticated()
         post = request.method.upper() == "POST"
         ask = self.gate.token_ask(request, read_body(environ) if post else b"")
@@ -169,8 +188,11 @@ class EmbedgateWSGIMiddleware(MiddlewareBase[WSGIApp]):
             principal = self.gate.principal_for(self.user(environ))
             if principal is None:
                 telemetry.injection(False, "anonymous")
+                self.check_user(environ, None)
                 return None, None
             decision = self.session(environ)
+            if self.gate.user_changed(decision.session_id, principal):
+                self.engine.logout(decision.session_id)
             token = None
             if self.gate.needs_session_token(principal):
                 token = self.engine.service.get_token(principal, decision.session_id)
@@ -211,8 +233,11 @@ class _PageResponse:
         self.status, self.headers, self.exc_info = status, headers, exc_info
         raw = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
         method = self.environ.get("REQUEST_METHOD", "GET")
-        self.plan = self.mw.gate.page_plan(method, int(status.split(" ", 1)[0]), raw)
+        code = int(status.split(" ", 1)[0])
+        self.plan = self.mw.gate.page_plan(method, code, raw)
         if self.plan is None:
+            if 300 <= code < 400:  # after a log-in or a log-out, typically
+                self.mw.check_user(self.environ)
             self._start(headers)
         return self.app_write
 

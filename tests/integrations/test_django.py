@@ -170,3 +170,21 @@ def test_settings_accept_field_names_and_embedgate_names() -> None:
     mapping = settings_mapping({"audience": "a", "TTL": 60, "EMBEDGATE_ISSUER": "i"})
     assert mapping == {"EMBEDGATE_AUDIENCE": "a", "EMBEDGATE_TTL": 60, "EMBEDGATE_ISSUER": "i"}
     assert settings_mapping(None) == {}
+
+
+def test_a_session_emptied_without_logout_is_purged_by_the_middleware(server: str) -> None:
+    with httpx.Client(base_url=server) as client:
+        login(client, "alice")
+        before = page_token(client.get("/").text)
+        client.post("/clear")  # no logout(), no user_logged_out signal
+        login(client, "alice")
+        assert page_token(client.get("/").text) != before
+
+
+def test_another_user_logging_in_over_a_session_purges_its_tokens(server: str) -> None:
+    with httpx.Client(base_url=server) as client:
+        login(client, "alice")
+        before = page_token(client.get("/").text)
+        login(client, "bob")  # no log-out in between
+        login(client, "alice")
+        assert page_token(client.get("/").text) != before

@@ -43,6 +43,7 @@ log = logging.getLogger("embedgate")
 
 EXTENSION_KEY = "embedgate"
 _PAGE = "_embedgate_page"  # the request's PageHelpers, in flask.g
+_UNKNOWN: Any = object()
 
 UserLoader = Callable[[], Any]
 NonceSource = Callable[[], "str | None"]
@@ -228,6 +229,7 @@ class EmbedGate:
         except PrincipalError as error:  # a user object the mapping cannot read
             return _to_flask(gate.failure(error, gate.session(web)))
         if principal is None:
+            self._check_user(state, None)
             return _to_flask(gate.unauthenticated())
         # Werkzeug's stream stops at Content-Length (and is empty without one): bounded.
         body = request.stream.read(MAX_BODY + 1) if request.method == "POST" else b""
@@ -244,9 +246,28 @@ class EmbedGate:
 
     # -- pages -----------------------------------------------------------------------------
 
+    def _check_user(self, state: EmbedGateState, principal: Any = _UNKNOWN) -> None:
+        """Purge the session's tokens when the user they were minted for has changed or
+        logged out: no logout call to remember."""
+        session_id = read_session_cookie(request.headers.get("Cookie"), state.gate.cookie_name)
+        page = g.get(_PAGE)
+        if isinstance(page, PageHelpers) and page.decision is not None:
+            session_id = page.decision.session_id
+        if not state.gate.watches(session_id):
+            return
+        if principal is _UNKNOWN:
+            try:
+                principal = state.engine.principal_for(self.current_user())
+            except PrincipalError:
+                return
+        if state.gate.user_changed(session_id, principal):
+            state.engine.logout(str(session_id))
+
     def _after_request(self, response: Response) -> Response:
         if request.blueprint == "embedgate":
             return response
+        if 300 <= response.status_code < 400 or response.mimetype == "text/html":
+            self._check_user(_state())
         page = g.get(_PAGE)
         if response.is_streamed or response.direct_passthrough:
             return response

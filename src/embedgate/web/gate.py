@@ -36,6 +36,7 @@ from .messages import (
     with_cookie,
 )
 from .origin import has_csrf_header, is_same_origin
+from .owners import SessionOwners
 from .page import PageRules, client_timing, headers_after_injection
 from .ratelimit import RateLimiter
 from .session import check_cookie_name, new_session_id, read_session_cookie, session_cookie
@@ -112,6 +113,8 @@ class WebGate:
             script_url=self._script_url,
         )
         self._principals: dict[str, Principal] = {}
+        # A session's tokens outlive neither the longest lifetime nor the refresh window.
+        self.owners = SessionOwners(lifetime=2 * engine.config.max_ttl + 60)
 
     # -- users -----------------------------------------------------------------------------
 
@@ -185,6 +188,34 @@ class WebGate:
         session_id = new_session_id()
         cookie = session_cookie(self.cookie_name, session_id, secure=secure, path=root or "/")
         return SessionDecision(session_id, cookie.encode("latin-1"))
+
+    def known_session_id(
+        self, cookie_header: str | None, app_session_id: str | None = None
+    ) -> str | None:
+        """The request's session id when it has one (never starts a session)."""
+        return app_session_id or read_session_cookie(cookie_header, self.cookie_name)
+
+    # -- who a session's tokens belong to ---------------------------------------------------
+
+    def user_changed(self, session_id: str | None, principal: Principal | None) -> bool:
+        """Record who ``session_id`` is for now; True when the tokens cached for it belong to
+        another user (or the user is gone: logged out): the caller purges them with
+        ``engine.logout(session_id)`` (or ``alogout``) before minting anything."""
+        if not session_id:
+            return False
+        if principal is None and not self.owners.knows(session_id):
+            return False
+        changed = self.owners.settle(session_id, principal)
+        if changed:
+            log.info(
+                "embedgate: purged a session's tokens: %s",
+                "its user logged out" if principal is None else "another user logged in",
+            )
+        return changed
+
+    def watches(self, session_id: str | None) -> bool:
+        """Whether responses of ``session_id`` must be checked for a change of user."""
+        return self.owners.knows(session_id)
 
     # -- the token endpoint ----------------------------------------------------------------
 

@@ -9,4 +9,5 @@ urlpatterns = [
     path("async", views.async_page),
     path("login", views.login_view),
     path("logout", views.logout_view),
+    path("clear", views.clear_session),
 ]

@@ -30,6 +30,7 @@ from .runtime import (
 )
 
 GetResponse = Callable[[HttpRequest], Any]
+_UNKNOWN: Any = object()
 
 
 class EmbedgateMiddleware:
@@ -63,6 +64,8 @@ class EmbedgateMiddleware:
             return to_django(answer)
         page = self._page(request, web, state)
         response = self.get_response(request)
+        if self._may_change_user(response, web, state):
+            self._check_user(request, web, state)
         if response.streaming:
             return response
         headers = response_headers(response)
@@ -85,6 +88,8 @@ class EmbedgateMiddleware:
         page = self._page(request, web, state)
         get_response: Callable[[HttpRequest], Awaitable[Any]] = self.get_response
         response = await get_response(request)
+        if self._may_change_user(response, web, state):
+            await sync_to_async(self._check_user)(request, web, state)  # request.user: database
         if response.streaming:
             return response
         headers = response_headers(response)
@@ -96,6 +101,30 @@ class EmbedgateMiddleware:
             await sync_to_async(page.principal)()  # request.user and groups hit the database
             snippet = await page.apage_snippet(headers)
         return self._rewrite(response, page, injector, snippet)
+
+    # -- who the session's tokens belong to -------------------------------------------------
+
+    def _may_change_user(self, response: HttpResponse, web: WebRequest, state: DjangoState) -> bool:
+        """A redirect or a page of a session holding tokens: after a log-in or a log-out."""
+        status = response.status_code
+        html = str(response.get("Content-Type", "")).startswith("text/html")
+        return (300 <= status < 400 or html) and state.gate.watches(_session_id(web, state))
+
+    def _check_user(
+        self, request: HttpRequest, web: WebRequest, state: DjangoState, principal: Any = _UNKNOWN
+    ) -> None:
+        """Purge the session's tokens when the user they were minted for has changed or
+        logged out: no logout call to remember."""
+        session_id = _session_id(web, state)
+        if not state.gate.watches(session_id):
+            return
+        if principal is _UNKNOWN:
+            try:
+                principal = state.engine.principal_for(self.principal(request))
+            except PrincipalError:
+                return
+        if state.gate.user_changed(session_id, principal):
+            state.engine.logout(str(session_id))
 
     # -- pages -----------------------------------------------------------------------------
 
@@ -172,6 +201,7 @@ class EmbedgateMiddleware:
         except PrincipalError as error:  # a user the mapping cannot read
             return state.gate.failure(error, state.gate.session(web))
         if principal is None:
+            self._check_user(request, web, state, None)
             return state.gate.unauthenticated()
         ask = self._ask(web, request, state)
         if isinstance(ask, WebResponse):
@@ -190,11 +220,18 @@ class EmbedgateMiddleware:
         except PrincipalError as error:  # a user the mapping cannot read
             return state.gate.failure(error, state.gate.session(web))
         if principal is None:
+            self._check_user(request, web, state, None)  # no database: the user is known
             return state.gate.unauthenticated()
         ask = self._ask(web, request, state)  # Django's ASGI handler has spooled the body
         if isinstance(ask, WebResponse):
             return ask
         return await aanswer_token(state.gate, principal, state.gate.session(web), ask.resource)
+
+
+def _session_id(web: WebRequest, state: DjangoState) -> str | None:
+    cookies = web.headers.get_all(b"cookie")
+    header = b"; ".join(cookies).decode("latin-1") if cookies else None
+    return state.gate.known_session_id(header)
 
 
 def _read_body(request: HttpRequest) -> bytes:
