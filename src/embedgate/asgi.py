@@ -243,8 +243,7 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
                 principal = self.gate.principal_for(await self.user(scope))
             except EmbedgateError:
                 return  # a user the mapping cannot read: the page path logs it
-        if self.gate.user_changed(session_id, principal):
-            await self.engine.alogout(str(session_id))
+        await self.gate.asettle_user(session_id, principal)
 
     async def _serve(
         self, route: str, request: WebRequest, scope: Scope, receive: Receive
@@ -285,8 +284,7 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
                 await self.check_user(scope, None)
                 return None, None
             decision = await self.session(scope)
-            if self.gate.user_changed(decision.session_id, principal):
-                await self.engine.alogout(decision.session_id)
+            await self.gate.asettle_user(decision.session_id, principal)
             token = None
             if self.gate.needs_session_token(principal):
                 token = await self.engine.service.aget_token(principal, decision.session_id)

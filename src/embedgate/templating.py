@@ -134,8 +134,7 @@ class PageHelpers:
             return self._tokens.get(resource)
         token: EmbedToken | None = None
         session_id = self.session().session_id
-        if self.gate.user_changed(session_id, principal):
-            self.engine.logout(session_id)
+        self.gate.settle_user(session_id, principal)
         try:
             token = self.engine.service.get_token(principal, session_id, resource)
         except EmbedgateError as error:
@@ -151,8 +150,7 @@ class PageHelpers:
             return self._tokens.get(resource)
         token: EmbedToken | None = None
         session_id = self.session().session_id
-        if self.gate.user_changed(session_id, principal):
-            await self.engine.alogout(session_id)
+        await self.gate.asettle_user(session_id, principal)
         try:
             token = await self.engine.service.aget_token(principal, session_id, resource)
         except EmbedgateError as error:

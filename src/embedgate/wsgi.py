@@ -152,8 +152,7 @@ class EmbedgateWSGIMiddleware(MiddlewareBase[WSGIApp]):
                 principal = self.gate.principal_for(self.user(environ))
             except EmbedgateError:
                 return  # a user the mapping cannot read: the page path logs it
-        if self.gate.user_changed(session_id, principal):
-            self.engine.logout(str(session_id))
+        self.gate.settle_user(session_id, principal)
 
     def _serve(self, route: str, request: WebRequest, environ: Environ) -> WebResponse:
         if route == "script":
@@ -191,8 +190,7 @@ class EmbedgateWSGIMiddleware(MiddlewareBase[WSGIApp]):
                 self.check_user(environ, None)
                 return None, None
             decision = self.session(environ)
-            if self.gate.user_changed(decision.session_id, principal):
-                self.engine.logout(decision.session_id)
+            self.gate.settle_user(decision.session_id, principal)
             token = None
             if self.gate.needs_session_token(principal):
                 token = self.engine.service.get_token(principal, decision.session_id)

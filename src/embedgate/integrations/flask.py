@@ -260,8 +260,7 @@ class EmbedGate:
                 principal = state.engine.principal_for(self.current_user())
             except PrincipalError:
                 return
-        if state.gate.user_changed(session_id, principal):
-            state.engine.logout(str(session_id))
+        state.gate.settle_user(session_id, principal)
 
     def _after_request(self, response: Response) -> Response:
         if request.blueprint == "embedgate":

@@ -19,8 +19,7 @@ def answer_token(
     if early is not None:
         return early
     service, session_id = gate.engine.service, decision.session_id
-    if gate.user_changed(session_id, principal):
-        gate.engine.logout(session_id)
+    gate.settle_user(session_id, principal)
     try:
         if resource is not None and not service.holds(principal, session_id, resource):
             return gate.not_granted(decision)
@@ -38,8 +37,7 @@ async def aanswer_token(
     if early is not None:
         return early
     service, session_id = gate.engine.service, decision.session_id
-    if gate.user_changed(session_id, principal):
-        await gate.engine.alogout(session_id)
+    await gate.asettle_user(session_id, principal)
     try:
         if resource is not None and not await service.aholds(principal, session_id, resource):
             return gate.not_granted(decision)

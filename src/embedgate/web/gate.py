@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any, Final, Literal
 
 from .. import telemetry
+from ..cache import session_tag
 from ..canonical import canonical_json
 from ..engine import Engine
 from ..errors import ConfigurationError, EmbedgateError, IssuerError, PrincipalError
@@ -197,21 +198,35 @@ class WebGate:
 
     # -- who a session's tokens belong to ---------------------------------------------------
 
-    def user_changed(self, session_id: str | None, principal: Principal | None) -> bool:
-        """Record who ``session_id`` is for now; True when the tokens cached for it belong to
-        another user (or the user is gone: logged out): the caller purges them with
-        ``engine.logout(session_id)`` (or ``alogout``) before minting anything."""
-        if not session_id:
-            return False
-        if principal is None and not self.owners.knows(session_id):
-            return False
-        changed = self.owners.settle(session_id, principal)
-        if changed:
+    def _previous_owner(self, session_id: str | None, principal: Principal | None) -> str | None:
+        if not session_id or (principal is None and not self.owners.knows(session_id)):
+            return None
+        subject = self.owners.settle(session_id, principal)
+        if subject is not None:
             log.info(
                 "embedgate: purged a session's tokens: %s",
                 "its user logged out" if principal is None else "another user logged in",
             )
-        return changed
+        return subject
+
+    def settle_user(self, session_id: str | None, principal: Principal | None) -> int:
+        """Record who ``session_id`` is for now, and purge the tokens it holds for another
+        user (or for a user now gone: logged out). Call it before minting. Only the previous
+        user's tokens go, so a worker that learns late of a change never purges the new
+        user's token. Returns how many went."""
+        subject = self._previous_owner(session_id, principal)
+        if subject is None or session_id is None:
+            return 0
+        cache = self.engine.service.cache
+        return cache.invalidate(session_tag=session_tag(session_id), subject=subject)
+
+    async def asettle_user(self, session_id: str | None, principal: Principal | None) -> int:
+        """Async face of :meth:`settle_user`."""
+        subject = self._previous_owner(session_id, principal)
+        if subject is None or session_id is None:
+            return 0
+        cache = self.engine.service.cache
+        return await cache.ainvalidate(session_tag=session_tag(session_id), subject=subject)
 
     def watches(self, session_id: str | None) -> bool:
         """Whether responses of ``session_id`` must be checked for a change of user."""

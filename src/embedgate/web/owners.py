@@ -27,7 +27,7 @@ class SessionOwners:
     """session id → the user its tokens were minted for (thread-safe)."""
 
     def __init__(self, lifetime: float, maxsize: int = _MAX_SESSIONS) -> None:
-        self._owners: TTLCache[str, str] = TTLCache(maxsize, lifetime)
+        self._owners: TTLCache[str, tuple[str, str]] = TTLCache(maxsize, lifetime)
         self._lock = threading.Lock()
 
     def knows(self, session_id: str | None) -> bool:
@@ -37,14 +37,18 @@ class SessionOwners:
         with self._lock:
             return session_id in self._owners
 
-    def settle(self, session_id: str, principal: Principal | None) -> bool:
-        """Record that ``session_id`` is now ``principal``'s (None: nobody's); True when its
-        tokens were minted for another user and must be purged."""
+    def settle(self, session_id: str, principal: Principal | None) -> str | None:
+        """Record that ``session_id`` is now ``principal``'s (None: nobody's). Returns the
+        subject whose tokens in that session must be purged (minted for another user, or
+        for a user now gone), else None."""
         new = None if principal is None else owner_key(principal)
         with self._lock:
             old = self._owners.get(session_id)
             if new is None:
                 self._owners.pop(session_id, None)
-            elif old != new:
-                self._owners[session_id] = new
-        return old is not None and old != new
+            elif old is None or old[0] != new:
+                assert principal is not None
+                self._owners[session_id] = (new, principal.subject)
+        if old is None or old[0] == new:
+            return None
+        return old[1]

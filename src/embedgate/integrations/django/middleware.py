@@ -123,8 +123,7 @@ class EmbedgateMiddleware:
                 principal = state.engine.principal_for(self.principal(request))
             except PrincipalError:
                 return
-        if state.gate.user_changed(session_id, principal):
-            state.engine.logout(str(session_id))
+        state.gate.settle_user(session_id, principal)
 
     # -- pages -----------------------------------------------------------------------------
 
