@@ -422,6 +422,8 @@ def _reject_unknown(
         name = key[len(prefix) :].lower()
         if name in names or name.startswith((*_EXTENSION_PREFIXES, provider_prefix)):
             continue
+        if name.startswith(_profile_prefixes()):
+            continue
         close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
         hint = f"did you mean {prefix}{close[0].upper()}?" if close else "a typo?"
         raise ConfigurationError(
@@ -441,7 +443,18 @@ _EXTENSION_PREFIXES: tuple[str, ...] = (
     "generic_",
     "demo_",
     "sso_",
+    "saml_",
+    "interop_",  # the test suite's own switches (EMBEDGATE_INTEROP_*, EMBEDGATE_FUZZ*)
+    "fuzz",
 )
+
+
+def _profile_prefixes() -> tuple[str, ...]:
+    """Every provider profile's own prefix (``powerbi_``...): another profile's settings
+    may sit beside the one in use (imported late: the profiles import this module)."""
+    from .providers.base import profile_names
+
+    return tuple(f"{name.lower()}_" for name in profile_names())
 
 
 def env_name(field_name: str) -> str:
