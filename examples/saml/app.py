@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
 import shutil
 from collections.abc import Mapping
 from typing import Any
@@ -63,6 +64,7 @@ SETTINGS_FROM_ENV = (
     "SECRET_KEY",
 )
 SESSION_CLAIMS = "saml"
+BROWSER_COOKIE = "embedgate_saml_request"
 BINDINGS = {"redirect": BINDING_HTTP_REDIRECT, "post": BINDING_HTTP_POST}
 
 REASONS = {
@@ -204,10 +206,27 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             sigalg=SIG_RSA_SHA256,
             digest_alg=DIGEST_SHA256,
         )
-        state.add(request_id, _safe_next(request.args.get("next")))
+        # The response must come back to this browser: a secret in a cookie scoped to the
+        # ACS binds the request to it (the IdP's POST is cross-site: SameSite=None needs
+        # HTTPS; over plain HTTP, Lax works while the IdP is on the same site).
+        browser = secrets.token_urlsafe(24)
+        state.add(request_id, _safe_next(request.args.get("next")), browser=browser)
         if binding == BINDING_HTTP_REDIRECT:
-            return redirect(dict(info["headers"])["Location"])
-        return info["data"], 200, {"content-type": "text/html; charset=utf-8"}
+            response = redirect(dict(info["headers"])["Location"])
+        else:
+            response = app.make_response(
+                (info["data"], 200, {"content-type": "text/html; charset=utf-8"})
+            )
+        response.set_cookie(
+            BROWSER_COOKIE,
+            browser,
+            max_age=600,
+            path="/saml/acs",
+            httponly=True,
+            secure=request.is_secure,
+            samesite="None" if request.is_secure else "Lax",
+        )
+        return response
 
     @app.post("/saml/acs")
     def acs() -> Any:
@@ -217,8 +236,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             in_response_to = response_from_string(base64.b64decode(encoded)).in_response_to
         except Exception:
             return failed("invalid")
-        # Taken once: a second response to the same request (a replay) finds nothing.
-        next_url = state.take(in_response_to) if in_response_to else None
+        # Taken once, by the browser that asked: a second response to the same request (a
+        # replay), or one posted from another browser (login CSRF), finds nothing.
+        browser = request.cookies.get(BROWSER_COOKIE)
+        next_url = state.take(in_response_to, browser=browser) if in_response_to else None
         if next_url is None:
             return failed("unsolicited")
         try:
@@ -238,7 +259,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         session.clear()
         session[SESSION_CLAIMS] = claims
         sso.login(claims)
-        return redirect(next_url)
+        response = redirect(next_url)
+        response.delete_cookie(BROWSER_COOKIE, path="/saml/acs")
+        return response
 
     @app.route("/saml/slo", methods=["GET", "POST"])
     def slo() -> Any:

@@ -12,8 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.saml.conftest import ALICE_OID, SAMLStack, login, login_page, page_token
-from tests.saml.idp import Pending, ResponseOptions, make_key_pair
+from tests.saml.conftest import (
+    ALICE_OID,
+    SAMLStack,
+    login,
+    login_page,
+    page_token,
+    start_login,
+)
+from tests.saml.idp import Pending, ResponseOptions, make_key_pair, read_form
 
 SAME_ORIGIN = {"X-Embedgate": "1", "Sec-Fetch-Site": "same-origin"}
 
@@ -93,6 +100,23 @@ def test_a_replayed_response_is_refused(saml_stack: SAMLStack) -> None:
     assert_refused(
         saml_stack, other, other.post(f"{saml_stack.app_url}/saml/acs", data=form), "unsolicited"
     )
+
+
+def test_a_response_posted_from_another_browser_is_refused(saml_stack: SAMLStack) -> None:
+    # Login CSRF: the attacker signs in as themselves, keeps the IdP's form, and makes the
+    # victim's browser post it; the request was bound to the attacker's browser.
+    attacker = httpx.Client(timeout=10)
+    form_page = start_login(saml_stack, attacker)
+    _action, fields = read_form(form_page.text)
+    answer = httpx.post(
+        f"{saml_stack.idp.base_url}/login",
+        data={"ticket": fields["ticket"], "username": "bob", "password": "bob-password"},
+        timeout=10,
+    )
+    acs, saml_fields = read_form(answer.text)
+    victim = httpx.Client(timeout=10)
+    victim.get(f"{saml_stack.app_url}/login")  # even one with a login of its own under way
+    assert_refused(saml_stack, victim, victim.post(acs, data=saml_fields), "unsolicited")
 
 
 def test_an_unsolicited_response_is_refused(saml_stack: SAMLStack) -> None:

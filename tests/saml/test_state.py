@@ -119,3 +119,14 @@ class ResponseLifetimeExceed(Exception):
 )
 def test_refusal_codes_name_pysaml2s_errors(error: Exception, code: str) -> None:
     assert saml_error_code(error) == code
+
+
+def test_a_request_bound_to_a_browser_is_taken_by_that_browser_only() -> None:
+    state = SAMLRequestState()
+    state.add("id-1", "/", browser="browser-secret-a")
+    assert state.take("id-1", browser="browser-secret-b") is None
+    assert state.take("id-1", browser="browser-secret-a") is None  # spent by the attempt
+    state.add("id-2", "/next", browser="browser-secret-a")
+    assert state.take("id-2") is None  # no cookie at all
+    state.add("id-3", "/next", browser="browser-secret-a")
+    assert state.take("id-3", browser="browser-secret-a") == "/next"

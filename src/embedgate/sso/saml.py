@@ -13,6 +13,9 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
+import hmac
+import json
 import threading
 import time
 from collections.abc import Iterable
@@ -70,13 +73,19 @@ def pysaml2_claims(response: Any) -> Claims:
     return claims
 
 
+def _digest(secret: str | None) -> str | None:
+    return hashlib.sha256(secret.encode()).hexdigest() if secret else None
+
+
 class SAMLRequestState:
     """Outstanding AuthnRequests and consumed assertions, shared by the SP's workers when
     ``redis`` (a ``redis.Redis`` client) is given.
 
-    :meth:`add` remembers a request ID (with the page to return to); :meth:`take` hands
-    it back once, so a second response to the same request is refused; :meth:`first_use`
-    is true once per assertion ID.
+    :meth:`add` remembers a request ID (with the page to return to and, optionally, a
+    secret the starting browser keeps in a cookie); :meth:`take` hands it back once, and
+    only to that browser, so a second response to the same request, or a response posted
+    from another browser (login CSRF with the attacker's own assertion), is refused;
+    :meth:`first_use` is true once per assertion ID.
     """
 
     def __init__(
@@ -102,19 +111,30 @@ class SAMLRequestState:
             self._memory[key] = value
             return True
 
-    def add(self, request_id: str, relay_state: str = "/") -> None:
-        """Remember an AuthnRequest this SP sent."""
-        self._put(f"req:{request_id}", relay_state, self.ttl)
+    def add(self, request_id: str, relay_state: str = "/", *, browser: str | None = None) -> None:
+        """Remember an AuthnRequest this SP sent (``browser``: the secret of the browser
+        that started it; only its digest is stored)."""
+        value = json.dumps({"next": relay_state, "browser": _digest(browser)})
+        self._put(f"req:{request_id}", value, self.ttl)
 
-    def take(self, request_id: str) -> str | None:
-        """The relay state of an outstanding request, removing it; None if unknown or
-        already answered."""
+    def take(self, request_id: str, *, browser: str | None = None) -> str | None:
+        """The relay state of an outstanding request, removing it; None if unknown,
+        already answered, or bound to another browser than ``browser``'s secret."""
         key = f"req:{request_id}"
         if self.redis is not None:
-            value = self.redis.getdel(self.prefix + key)
-            return value.decode() if isinstance(value, bytes) else value
-        with self._lock:
-            return self._memory.pop(key, None)
+            raw = self.redis.getdel(self.prefix + key)
+            value = raw.decode() if isinstance(raw, bytes) else raw
+        else:
+            with self._lock:
+                value = self._memory.pop(key, None)
+        if not isinstance(value, str):
+            return None
+        stored = json.loads(value)
+        bound = stored.get("browser")
+        if bound is not None and not hmac.compare_digest(bound, _digest(browser) or ""):
+            return None
+        next_url = stored.get("next")
+        return next_url if isinstance(next_url, str) else None
 
     def first_use(self, assertion_id: str, ttl: float | None = None) -> bool:
         """True the first time an assertion ID is seen (within ``ttl``, by default the
