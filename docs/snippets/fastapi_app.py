@@ -26,7 +26,11 @@ def session_user(scope: MutableMapping[str, Any]) -> Principal | None:
 
 
 app = FastAPI()
-app.add_middleware(EmbedgateMiddleware, user_resolver=session_user)
+app.add_middleware(
+    EmbedgateMiddleware,
+    user_resolver=session_user,
+    provider_url="https://bi.example.com",  # where the iframes point
+)
 app.add_middleware(SessionMiddleware, secret_key=os.environ["SESSION_SECRET"])  # outermost
 templates = install_templates(Jinja2Templates(directory=Path(__file__).parent / "templates"))
 

@@ -13,6 +13,7 @@ from embedgate.integrations.flask import EmbedGate
 app = Flask(__name__, template_folder=Path(__file__).parent / "templates")
 app.config["SECRET_KEY"] = "change-me"  # Flask's own sessions
 app.config["EMBEDGATE_AUDIENCE"] = "analytics"
+app.config["EMBEDGATE_PROVIDER_URL"] = "https://bi.example.com"  # where the iframes point
 login_manager = LoginManager(app)
 
 embedgate = EmbedGate(app)  # token endpoint, page injection, template helpers, logout purge

@@ -20,6 +20,7 @@ from .web.headers import Headers
 from .web.messages import PagePlan, SessionDecision, WebRequest, WebResponse
 from .web.page import headers_after_injection
 from .web.shell import MiddlewareBase
+from .web.snippet import request_binding
 from .web.token_request import MAX_BODY
 
 Scope = MutableMapping[str, Any]
@@ -292,7 +293,8 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
             if not self.gate.page_failure(error):
                 return None, None
             decision, token = await self.session(scope), None
-        return self.gate.plan_snippet(_root(scope), plan, token), decision.set_cookie
+        snippet = self.gate.plan_snippet(_root(scope), plan, token, request_binding(scope))
+        return snippet, decision.set_cookie
 
 
 class _PageSend:

@@ -1,5 +1,6 @@
 """The template helpers' logic, for any framework: ``embed_token()``, ``embed_snippet()``,
-``embed_script()``, plus what a page needs once a helper or the injection put a token in it.
+``embed_script()``, ``embed_binding()``, plus what a page needs once a helper or the
+injection put a token in it.
 
 Adapters (Flask, Starlette, Django) bind one :class:`PageHelpers` to each request and mark
 the returned HTML safe. Helpers never raise into a page: an anonymous visitor gets ``""``
@@ -17,18 +18,21 @@ from . import telemetry
 from .engine import Engine
 from .errors import ConfigurationError, EmbedgateError, IssuerError, PrincipalError
 from .principal import Principal
+from .providers.browser import BIND_ATTRIBUTE
+from .providers.html import BIND_OPTION
 from .token import EmbedToken
 from .web.gate import WebGate
 from .web.headers import Headers
 from .web.injection import HtmlInjector
 from .web.messages import SessionDecision, WebRequest
-from .web.snippet import extract_csp_nonce
+from .web.snippet import extract_csp_nonce, new_binding
 
 log = logging.getLogger("embedgate")
 
 PrincipalSource = Callable[[], "Principal | None"]
 SessionSource = Callable[[], SessionDecision]
 NonceSource = Callable[[], "str | None"]
+BindingSource = Callable[[], str]
 
 _UNSET: Any = object()
 _NO_NEW_COOKIE = SessionDecision("")  # page_headers() only reads set_cookie
@@ -55,7 +59,8 @@ class PageHelpers:
 
     ``principal`` returns who is logged in (``None``: anonymous); ``session`` the request's
     session decision (default: embedgate's cookie, through the gate); ``nonce`` the page's
-    CSP nonce. Not thread-safe: one object per request.
+    CSP nonce; ``binding`` the response's binding value (default: one of its own, see
+    :func:`~embedgate.web.snippet.request_binding`). Not thread-safe: one object per request.
     """
 
     def __init__(
@@ -66,8 +71,11 @@ class PageHelpers:
         principal: PrincipalSource,
         session: SessionSource | None = None,
         nonce: NonceSource | None = None,
+        binding: BindingSource | None = None,
     ) -> None:
         self.gate = gate
+        self._binding_source = binding
+        self._binding: str | None = None
         self.request = request
         self._principal_source = principal
         self._session_source = session
@@ -121,6 +129,14 @@ class PageHelpers:
 
     def nonce(self) -> str | None:
         return self._nonce_source() if self._nonce_source is not None else None
+
+    @property
+    def binding(self) -> str:
+        """This response's binding value (the data block's ``bind``)."""
+        if self._binding is None:
+            source = self._binding_source
+            self._binding = source() if source is not None else new_binding()
+        return self._binding
 
     def remember(self, resource: str | None, token: EmbedToken | None) -> None:
         """Keep a token fetched elsewhere (an async dependency) for the helpers to reuse."""
@@ -217,12 +233,21 @@ class PageHelpers:
         if token is None:
             return ""
         try:
-            html = render(kind, resource, token, snippet_options(options, self.nonce()))
+            given = snippet_options(options, self.nonce())
+            given[BIND_OPTION] = self.binding  # never the template's: only this response's
+            html = render(kind, resource, token, given)
         except EmbedgateError as error:
             _log_failure("embed_snippet()", error)
             return ""
         self.carries_token = True
         return str(html)
+
+    def embed_binding(self) -> str:
+        """``data-embedgate-bind="…"``: the attribute that lets ``embedgate.js`` write this
+        page's token into an element the template writes by hand (with
+        ``data-embedgate-token``). Markup from anywhere else cannot carry it: the value is
+        random and changes with every response."""
+        return f'{BIND_ATTRIBUTE}="{self.binding}"'
 
     def embed_script(self) -> str:
         """The token data block and the ``embedgate.js`` loader tag with the CSP nonce.
@@ -283,7 +308,7 @@ class PageHelpers:
 
     def _snippet(self, token: EmbedToken | None, nonce: str | None) -> str:
         # The same markup the middleware injects, with the nonce chosen here.
-        return self.gate.snippet(self.request.root, token, nonce)
+        return self.gate.snippet(self.request.root, token, nonce, binding=self.binding)
 
 
 def _log_failure(helper: str, error: EmbedgateError) -> None:

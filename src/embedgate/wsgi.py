@@ -21,6 +21,7 @@ from .web.headers import Headers
 from .web.messages import PagePlan, SessionDecision, WebRequest, WebResponse
 from .web.page import headers_after_injection
 from .web.shell import MiddlewareBase
+from .web.snippet import request_binding
 from .web.token_request import MAX_BODY
 
 Environ = dict[str, Any]
@@ -198,7 +199,8 @@ class EmbedgateWSGIMiddleware(MiddlewareBase[WSGIApp]):
             if not self.gate.page_failure(error):
                 return None, None
             decision, token = decision or self.session(environ), None
-        return self.gate.plan_snippet(_root(environ), plan, token), decision.set_cookie
+        snippet = self.gate.plan_snippet(_root(environ), plan, token, request_binding(environ))
+        return snippet, decision.set_cookie
 
 
 class _PageResponse:

@@ -20,12 +20,14 @@ from starlette.routing import Route
 
 from embedgate import Engine
 from embedgate.asgi import EmbedgateMiddleware
+from embedgate.web.snippet import request_binding
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Sales dashboard</title></head>
 <body>
 <h1>Sales</h1>
-<tc-dashboard id="dashboard" data-embedgate-token="auth-token"></tc-dashboard>
+<tc-dashboard id="dashboard" data-embedgate-token="auth-token" data-embedgate-bind="{bind}">
+</tc-dashboard>
 <script>
   window.seen = [];
   window.addEventListener("embedgate:token", function (e) { window.seen.push(e.detail.token); });
@@ -35,7 +37,8 @@ PAGE = """<!doctype html>
 
 
 async def page(request: Request) -> Response:
-    return HTMLResponse(PAGE)
+    # Written by hand: it carries this response's binding, or the script leaves it alone.
+    return HTMLResponse(PAGE.replace("{bind}", request_binding(request.scope)))
 
 
 class CallLog:

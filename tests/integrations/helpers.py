@@ -24,8 +24,17 @@ def claims(token: str, *, audience: str = "embedgate", issuer: str = "embedgate"
 
 
 def blocks(page: str) -> list[Any]:
-    """Every token data block of a page, decoded (``None`` for a ``null`` block)."""
-    return [json.loads(raw) for raw in _BLOCK.findall(page)]
+    """Every token data block of a page, decoded without its binding and browser policy
+    (``None`` for a block that holds no token because issuance failed)."""
+    found: list[Any] = []
+    for raw in _BLOCK.findall(page):
+        block = json.loads(raw)
+        assert isinstance(block.pop("bind"), str)
+        assert isinstance(block.pop("allow"), dict)
+        found.append(
+            None if block.keys() == {"token", "endpoint"} and block["token"] is None else block
+        )
+    return found
 
 
 def page_token(page: str) -> str | None:

@@ -97,10 +97,14 @@ def test_the_snippet_is_render_token_snippets(token: str, nonce: str | None, roo
         "server_time": int(now),
         "endpoint": endpoint,
     }
+    binding = "b" * 22
+    allow = {"origins": ["self"], "attributes": ["src", "*"], "sdks": []}
+    payload.update(bind=binding, allow=allow)
     expected = render_token_snippet(payload, script, nonce, endpoint=endpoint)
-    assert gate.snippet(root, minted, nonce) == expected
-    assert gate.snippet(root, None, nonce) == render_token_snippet(
-        None, script, nonce, endpoint=endpoint
+    assert gate.snippet(root, minted, nonce, binding=binding) == expected
+    failed = {"token": None, "endpoint": endpoint, "bind": binding, "allow": allow}
+    assert gate.snippet(root, None, nonce, binding=binding) == render_token_snippet(
+        failed, script, nonce, endpoint=endpoint
     )
     data = json.loads(expected.split(">", 1)[1].split("</script>", 1)[0])
     assert data["token"] == token

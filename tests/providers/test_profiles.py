@@ -18,7 +18,10 @@ from tests.providers.test_toucan import elements
 HOSTILE = "tok\"en'<script>&amp;</script>"
 
 SETTINGS: dict[str, dict[str, str]] = {
-    "generic": {"EMBEDGATE_SECRET": TEST_SECRET},
+    "generic": {
+        "EMBEDGATE_SECRET": TEST_SECRET,
+        "EMBEDGATE_PROVIDER_URL": "https://cube.example.com",
+    },
     "toucan": {
         "EMBEDGATE_API_KEY": "k" * 40,
         "EMBEDGATE_PROVIDER_URL": "https://toucan.example.com",

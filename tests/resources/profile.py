@@ -36,6 +36,7 @@ class ReportsProfile(GenericProfile):
                 ("data-embedgate-token", "src"),
                 ("data-embedgate-url-template", template),
                 ("data-embedgate-resource", f"report:{resource}"),
+                html.binding(options),
             ],
         )
 

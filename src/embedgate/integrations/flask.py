@@ -6,7 +6,7 @@ the function registered with :meth:`EmbedGate.user_loader` returns (a Principal 
 object). The token is injected into HTML pages in ``after_request`` (request context and
 ``current_user`` still alive); the token endpoint, script and JWKS are a blueprint named
 ``embedgate`` under ``EMBEDGATE_PREFIX``. Templates get ``embed_token()``,
-``embed_snippet(kind, resource=None, **options)`` and ``embed_script()``.
+``embed_snippet(kind, resource=None, **options)``, ``embed_script()`` and ``embed_binding()``.
 
 Per-app state (engine, gate) lives in ``app.extensions["embedgate"]``; per-request state in
 ``g``. The extension object holds only app-independent choices, so one can serve many apps.
@@ -33,6 +33,7 @@ from ..web.gate import WebGate
 from ..web.headers import Headers
 from ..web.messages import WebResponse
 from ..web.session import read_session_cookie
+from ..web.snippet import request_binding
 from ..web.token_request import MAX_BODY
 from ..wsgi import web_request
 from ._jinja import trusted_markup
@@ -143,6 +144,7 @@ class EmbedGate:
         app.add_template_global(self._embed_token, "embed_token")
         app.add_template_global(self._embed_snippet, "embed_snippet")
         app.add_template_global(self._embed_script, "embed_script")
+        app.add_template_global(self._embed_binding, "embed_binding")
         try:
             from flask_login import user_logged_out
         except ImportError:  # pragma: no cover - flask-login is optional
@@ -182,6 +184,7 @@ class EmbedGate:
                 web_request(request.environ),
                 principal=lambda: state.engine.principal_for(self.current_user()),
                 nonce=self._nonce,
+                binding=lambda: request_binding(request.environ),
             )
             setattr(g, _PAGE, page)
         return page
@@ -320,6 +323,11 @@ class EmbedGate:
             log.debug("embedgate: embed_script() outside a request renders nothing")
             return Markup("")
         return trusted_markup(self.helpers().embed_script())
+
+    def _embed_binding(self) -> Markup:
+        if not has_request_context():
+            return Markup("")
+        return trusted_markup(self.helpers().embed_binding())
 
 
 def _timed(route: str, view: Callable[[], Response]) -> Callable[[], Response]:

@@ -4,7 +4,7 @@
 ::
 
     app.add_middleware(EmbedgateMiddleware)   # settings from EMBEDGATE_* variables
-    install_templates(templates)              # embed_token(), embed_snippet(), embed_script()
+    install_templates(templates)  # embed_token(), embed_snippet(), embed_script(), embed_binding()
 
 Who is logged in: an authenticated ``scope["user"]`` (Starlette's AuthenticationMiddleware,
 added after embedgate's so it runs first), or ``request.state.embedgate_user`` set by the
@@ -46,6 +46,7 @@ from ..token import EmbedToken
 from ..web.headers import Headers
 from ..web.messages import SessionDecision
 from ..web.session import read_session_cookie
+from ..web.snippet import request_binding
 from ._jinja import trusted_markup
 
 __all__ = [
@@ -127,6 +128,7 @@ def page_helpers(request: Request) -> PageHelpers:
         principal=lambda: middleware.engine.principal_for(_sync_user(middleware, scope)),
         session=lambda: _sync_session(middleware, scope),
         nonce=nonce,
+        binding=lambda: request_binding(scope),
     )
     scope[PAGE_KEY] = page
     return page
@@ -247,13 +249,24 @@ def _embed_script(context: Context) -> Markup:
     return trusted_markup(page_helpers(request).embed_script())
 
 
+@pass_context
+def _embed_binding(context: Context) -> Markup:
+    request = _request(context, "embed_binding()")
+    if request is None:
+        return Markup("")
+    return trusted_markup(page_helpers(request).embed_binding())
+
+
 def install_templates(templates: Jinja2Templates) -> Jinja2Templates:
     """Add ``embed_token()``, ``embed_snippet(kind, resource=None, **options)`` and
     ``embed_script()`` to the templates' globals, and make ``templates.TemplateResponse``
     finish pages that carry a token (see :func:`finish_response`). The CSP nonce is read
     from ``request.state.csp_nonce``."""
     templates.env.globals.update(
-        embed_token=_embed_token, embed_snippet=_embed_snippet, embed_script=_embed_script
+        embed_token=_embed_token,
+        embed_snippet=_embed_snippet,
+        embed_script=_embed_script,
+        embed_binding=_embed_binding,
     )
     render: Callable[..., Response] = templates.TemplateResponse
     if getattr(render, "_embedgate", False):

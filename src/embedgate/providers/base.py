@@ -11,6 +11,7 @@ from ..config import Config
 from ..errors import ConfigurationError
 from ..issuer import Issuer
 from ..token import EmbedToken
+from .browser import BrowserPolicy
 
 _PROFILES: dict[str, Profile] = {}
 
@@ -82,6 +83,11 @@ class ProfileBase:
 
     def endpoint_payload(self, token: EmbedToken, payload: dict[str, Any]) -> dict[str, Any]:
         return payload
+
+    def browser_policy(self) -> BrowserPolicy:
+        """What ``embedgate.js`` may do with this provider's tokens (see
+        :class:`~embedgate.providers.browser.BrowserPolicy`); by default nothing."""
+        return BrowserPolicy()
 
     def check_kind(self, kind: str) -> None:
         if kind not in self.snippet_kinds:

@@ -12,8 +12,10 @@ from ..keyring import keyset_from_config
 from ..keys import KeySet, SigningKey
 from ..signer import LocalSigner
 from ..token import EmbedToken
+from ..urls import PAGE_ORIGIN, origin_of
 from . import html
 from .base import ProfileBase
+from .browser import ANY_ATTRIBUTE, BrowserPolicy
 
 
 class GenericProfile(ProfileBase):
@@ -23,10 +25,16 @@ class GenericProfile(ProfileBase):
     fragment so it stays out of server logs, and optionally ``{resource}``) and ``element``
     (a custom element, option ``tag``, carrying the token in option ``attribute``, default
     ``token``, and the resource in ``data-resource``). One token per session serves both.
+    An iframe's URL is on the page's own site or on ``EMBEDGATE_PROVIDER_URL``'s origin.
     """
 
     name = "generic"
     snippet_kinds = ("iframe", "element")
+    _origins: tuple[str, ...] = (PAGE_ORIGIN,)
+
+    def browser_policy(self) -> BrowserPolicy:
+        """Iframe URLs on the page's site or the provider's; a custom element's attribute."""
+        return BrowserPolicy(origins=self._origins, attributes=("src", ANY_ATTRIBUTE))
 
     def build_issuer(self, config: Config, options: Mapping[str, Any]) -> LocalSigner:
         if config.mode == "api_key":
@@ -46,6 +54,11 @@ class GenericProfile(ProfileBase):
                 f"EMBEDGATE_GENERIC_{sorted(options)[0].upper()}",
                 "the generic provider has no such setting",
             )
+        if config.provider_url is not None:
+            origin = origin_of(config.provider_url)
+            if origin is None:
+                raise ConfigurationError("EMBEDGATE_PROVIDER_URL", "expected an http(s) URL")
+            self._origins = (PAGE_ORIGIN, origin)
         return LocalSigner(
             keys,
             issuer=config.issuer,
@@ -67,14 +80,19 @@ class GenericProfile(ProfileBase):
                 raise ConfigurationError(
                     "generic snippet option 'url'", "expected a URL template containing {token}"
                 )
-            html.check_url_template("generic snippet option 'url'", template)
             template = template.replace("{resource}", quote(resource or "", safe=""))
+            html.check_url_template(
+                "generic snippet option 'url' (another origin needs EMBEDGATE_PROVIDER_URL)",
+                template,
+                self._origins,
+            )
             return html.element(
                 "iframe",
                 [
                     ("src", html.fill_token(template, token.token)),
                     ("data-embedgate-token", "src"),
                     ("data-embedgate-url-template", template),
+                    html.binding(options),
                     *html.presentation(options),
                 ],
             )
@@ -89,6 +107,7 @@ class GenericProfile(ProfileBase):
                 (attribute, token.token),
                 ("data-embedgate-token", attribute),
                 ("data-resource", resource),
+                html.binding(options),
                 *html.presentation(options),
             ],
         )

@@ -3,6 +3,8 @@
 Template helpers pass presentational options (``id``, ``class``, ``title``, ``width``,
 ``height``, ``style``) through to the embedding element, ``nonce`` to script tags, and
 ``script="false"`` to leave a provider's loader script out (when the page loads it itself).
+``bind`` is the response's binding value (added by the template helpers): every element the
+browser script may touch carries it as ``data-embedgate-bind`` (see :mod:`.browser`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 from ..errors import ConfigurationError
+from ..urls import check_url_template as _check_url_template
+from .browser import BIND_ATTRIBUTE
 
 TOKEN_PLACEHOLDER = "{token}"
 PRESENTATION = ("id", "class", "title", "width", "height", "style")
-COMMON_OPTIONS = (*PRESENTATION, "nonce", "script")
+BIND_OPTION = "bind"
+COMMON_OPTIONS = (*PRESENTATION, "nonce", "script", BIND_OPTION)
 
 _ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 # A custom element name needs a hyphen (HTML living standard, "valid custom element name").
@@ -56,6 +61,11 @@ def presentation(options: Mapping[str, str]) -> list[tuple[str, str | None]]:
     return [(name, options.get(name)) for name in PRESENTATION]
 
 
+def binding(options: Mapping[str, str]) -> tuple[str, str | None]:
+    """The ``data-embedgate-bind`` attribute of an element the browser script may touch."""
+    return (BIND_ATTRIBUTE, options.get(BIND_OPTION))
+
+
 def check_options(
     profile: str, kind: str, options: Mapping[str, str], extra: Iterable[str] = ()
 ) -> None:
@@ -93,15 +103,11 @@ def check_attribute_name(setting: str, name: str) -> str:
     return name
 
 
-def check_url_template(setting: str, template: str) -> str:
-    """An http(s) or same-site (``/path``) URL: never ``javascript:`` or ``data:``."""
-    lowered = template.strip().lower()
-    if not (
-        lowered.startswith(("https://", "http://"))
-        or (lowered.startswith("/") and not lowered.startswith("//"))
-    ):
-        raise ConfigurationError(setting, "expected an http(s) URL or a path starting with '/'")
-    return template
+def check_url_template(setting: str, template: str, origins: tuple[str, ...] = ()) -> str:
+    """An http(s) URL or a path on the page's own site, as the browser resolves it (WHATWG
+    URL rules: ``/\\evil.example/``, ``//evil`` or ``java\\tscript:`` are refused), on one of
+    ``origins`` when given (see :func:`embedgate.urls.check_url_template`)."""
+    return _check_url_template(setting, template, origins)
 
 
 def fill_token(template: str, token: str) -> str:

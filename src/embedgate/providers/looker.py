@@ -27,8 +27,10 @@ from ..keys import MIN_HMAC_BYTES
 from ..secret import Secret
 from ..signed_url import SignedUrl, SignedUrlIssuer
 from ..token import EmbedToken
+from ..urls import check_path_id
 from . import html
 from .base import ProfileBase
+from .browser import BrowserPolicy
 from .options import ProfileOptions, check_url
 
 DEFAULT_PERMISSIONS: Final = (
@@ -135,6 +137,8 @@ def parse_resource(resource: str | None) -> tuple[str, str]:
         kind, ident = "dashboard", resource
     if not _ID.match(ident) or (kind == "explore") != ("/" in ident):
         raise ConfigurationError("looker resource", f"not a {kind} id: {resource!r}")
+    # Signed into the embed path: no segment the browser or Looker would read as another path.
+    check_path_id("looker resource", ident, segments=2 if kind == "explore" else 1)
     return kind, ident
 
 
@@ -209,6 +213,11 @@ class LookerProfile(ProfileBase):
 
     name = "looker"
     snippet_kinds = KINDS
+    _instance: str | None = None
+
+    def browser_policy(self) -> BrowserPolicy:
+        """Nothing to write: a one-time URL is never swapped (``data-embedgate-refresh``)."""
+        return BrowserPolicy.for_urls(self._instance)
 
     def build_issuer(self, config: Config, options: Mapping[str, Any]) -> SignedUrlIssuer:
         opts = ProfileOptions(self.name, options, SETTINGS)
@@ -239,6 +248,7 @@ class LookerProfile(ProfileBase):
                     opts.setting("group_ids"), f"expected numeric ids, got {item!r}"
                 )
             group_ids.append(int(item))
+        self._instance = base
         signer = LookerSigner(
             secret=config.secret,
             host=parts.netloc,
@@ -280,6 +290,7 @@ class LookerProfile(ProfileBase):
                 ("src", token.url),
                 ("data-embedgate-resource", f"{kind}:{resource}"),
                 ("data-embedgate-refresh", "none"),
+                html.binding(options),
                 ("frameborder", "0"),
                 *html.presentation(options),
             ],

@@ -33,6 +33,7 @@ from ..signer import LocalSigner
 from ..token import EmbedToken
 from . import html
 from .base import ProfileBase
+from .browser import BrowserPolicy
 from .options import ProfileOptions, check_url
 
 log = logging.getLogger("embedgate")
@@ -150,6 +151,11 @@ class MetabaseProfile(ProfileBase):
     name = "metabase"
     snippet_kinds = KINDS
 
+    def browser_policy(self) -> BrowserPolicy:
+        """Static embedding: the iframe's URL on the Metabase site. SSO: nothing to write."""
+        attributes = () if self._mode == "sso" else ("src",)
+        return BrowserPolicy.for_urls(self._site, attributes=attributes)
+
     def __init__(self) -> None:
         self._site: str | None = None
         self._mode = "static"
@@ -231,6 +237,7 @@ class MetabaseProfile(ProfileBase):
                 ("data-embedgate-token", "src"),
                 ("data-embedgate-url-template", template),
                 ("data-embedgate-resource", f"{kind}:{resource}"),
+                html.binding(options),
             ]
         frame += [("frameborder", "0"), ("allowtransparency", "true"), *html.presentation(options)]
         return html.element("iframe", frame)

@@ -40,6 +40,7 @@ from ..token import EmbedToken
 from . import html
 from .access import ServiceAccess
 from .base import ProfileBase
+from .browser import BrowserPolicy
 from .options import ProfileOptions, check_url, http_policy
 from .rls import RlsRule, parse_rules, render_rules
 
@@ -239,6 +240,10 @@ class SupersetProfile(ProfileBase):
     sdk_name = "superset"
     snippet_kinds = ("dashboard",)
 
+    def browser_policy(self) -> BrowserPolicy:
+        """The embedded SDK's handover, on the Superset domain only."""
+        return BrowserPolicy.for_urls(self._domain, sdks=("superset",))
+
     def __init__(self) -> None:
         self._domain: str | None = None
         self._sdk_url: str | None = None
@@ -349,6 +354,7 @@ class SupersetProfile(ProfileBase):
                 ("data-embedgate-resource", None if self._dashboards else resource),
                 ("data-embedgate-hide-title", options.get("hide_title")),
                 ("data-embedgate-filters", options.get("filters")),
+                html.binding(options),
                 *html.presentation(options),
             ],
         )

@@ -22,8 +22,10 @@ from ..issuer import IssueRequest
 from ..keys import KeySet, SigningKey
 from ..signer import LocalSigner
 from ..token import EmbedToken
+from ..urls import check_path_id, origin_of
 from . import html
 from .base import ProfileBase
+from .browser import BrowserPolicy
 from .options import ProfileOptions, check_url
 
 MAX_TTL: Final = 600
@@ -93,6 +95,10 @@ class TableauProfile(ProfileBase):
     name = "tableau"
     snippet_kinds = ("viz",)
 
+    def browser_policy(self) -> BrowserPolicy:
+        """The ``<tableau-viz>`` element's ``token``."""
+        return BrowserPolicy.for_urls(self._base, attributes=("token",))
+
     def __init__(self) -> None:
         self._base: str | None = None
         self._script_url: str | None = None
@@ -137,7 +143,8 @@ class TableauProfile(ProfileBase):
     def _view_url(self, resource: str) -> str:
         if resource.startswith(("https://", "http://")):
             parts = urlsplit(resource)
-            if not parts.hostname:
+            origin = origin_of(resource)
+            if not parts.hostname or origin is None:
                 raise ConfigurationError("tableau snippet", f"not a view URL: {resource!r}")
             return resource
         if self._base is None:
@@ -145,7 +152,8 @@ class TableauProfile(ProfileBase):
                 "EMBEDGATE_PROVIDER_URL",
                 "set the Tableau site URL, or give the view's full URL as the resource",
             )
-        return f"{self._base}/views/{resource.lstrip('/')}"
+        view = check_path_id("tableau snippet", resource.lstrip("/"), segments=4)
+        return f"{self._base}/views/{view}"
 
     def snippet(
         self, kind: str, resource: str | None, token: EmbedToken, options: Mapping[str, str]
@@ -169,6 +177,7 @@ class TableauProfile(ProfileBase):
                 ("hide-tabs", "" if hide_tabs else None),
                 ("device", options.get("device")),
                 ("data-embedgate-token", "token"),
+                html.binding(options),
                 *html.presentation(options),
             ],
         )

@@ -22,6 +22,7 @@ from ..secret import Secret
 from ..token import EmbedToken
 from . import html
 from .base import ProfileBase
+from .browser import BrowserPolicy
 from .options import ProfileOptions, check_url, http_policy
 
 DEFAULT_URL: Final = "https://toucanai.cloud"
@@ -169,6 +170,10 @@ class ToucanProfile(ProfileBase):
     dry_run = True  # `embedgate doctor` may ask for a test token
     snippet_kinds = ("dashboard", "assistant")
 
+    def browser_policy(self) -> BrowserPolicy:
+        """The Toucan elements' ``auth-token``."""
+        return BrowserPolicy.for_urls(self._server_url, attributes=("auth-token",))
+
     def __init__(self) -> None:
         self._server_url: str | None = None
         self._script_url: str | None = None
@@ -214,6 +219,7 @@ class ToucanProfile(ProfileBase):
             ("server-url", self._server_url),
             ("data-theme", options.get("theme")),
             ("data-embedgate-token", "auth-token"),
+            html.binding(options),
             *html.presentation(options),
         ]
         return html.script(self._script_url, options) + html.element(tag, attributes)

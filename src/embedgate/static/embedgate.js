@@ -1,7 +1,36 @@
 /*! embedgate: keeps the page's embed tokens fresh. No dependencies, ES2017. */
 (function () {
   "use strict";
-  if (window.embedgate && window.embedgate.getToken) return; // loaded twice
+  // Loaded twice? (A named element can make window.embedgate an element: not a function.)
+  if (window.embedgate && typeof window.embedgate.getToken === "function") return;
+
+  // The DOM through its prototypes only: markup in the page can shadow a document's own
+  // properties by name (<img name="currentScript">, <form name="querySelectorAll">), and a
+  // form's properties by its fields' names (<input name="getAttribute">).
+  var HTML_NS = "http://www.w3.org/1999/xhtml";
+  var DOC = Document.prototype;
+  var EL = Element.prototype;
+  var NODE = Node.prototype;
+  function getter(proto, name) { return Object.getOwnPropertyDescriptor(proto, name).get; }
+  var currentScriptOf = getter(DOC, "currentScript");
+  var readyStateOf = getter(DOC, "readyState");
+  var visibilityOf = getter(DOC, "visibilityState");
+  var rootElementOf = getter(DOC, "documentElement");
+  var baseOf = getter(NODE, "baseURI");
+  var textOf = getter(NODE, "textContent");
+  var nodeTypeOf = getter(NODE, "nodeType");
+  var previousOf = getter(EL, "previousElementSibling");
+  var localNameOf = getter(EL, "localName");
+  var namespaceOf = getter(EL, "namespaceURI");
+  var getAttr = EL.getAttribute;
+  var setAttr = EL.setAttribute;
+  var hasAttr = EL.hasAttribute;
+  var matchesSel = EL.matches;
+  var elementQuery = EL.querySelectorAll;
+  var documentQuery = DOC.querySelectorAll;
+  var listen = EventTarget.prototype.addEventListener;
+  var dispatch = EventTarget.prototype.dispatchEvent;
+  function attr(el, name) { return getAttr.call(el, name); }
 
   var FETCH_TIMEOUT = 15000; // ms
   var LOCK_WAIT = 20000; // ms: stop waiting for a tab that holds the lock too long
@@ -14,10 +43,18 @@
   var SDK_WAIT = 20000; // ms: give up waiting for it after this long
   var TAB = Math.random().toString(36).slice(2);
 
-  var script = document.currentScript || document.querySelector("script[data-endpoint]");
-  var payload = readPayload();
-  var endpoint = (payload && payload.endpoint) ||
-    (script && script.getAttribute("data-endpoint")) || "/_embedgate/token";
+  // The data block is the element the server rendered right before this script, never one
+  // found by id: user content placed earlier with the same id (DOM clobbering) is not read.
+  var script = currentScriptOf.call(document);
+  var payload = readPayload(script ? previousOf.call(script) : null);
+  var endpoint = sameOrigin((payload && payload.endpoint) ||
+    (script && attr(script, "data-endpoint"))) || "/_embedgate/token";
+  // The response's binding: the script writes tokens only into elements carrying it as
+  // data-embedgate-bind (those the server rendered for this response), what the profile's
+  // policy allows (payload.allow), and URLs only on the policy's origins.
+  var BIND = payload && typeof payload.bind === "string" && /^[\w-]{16,64}$/.test(payload.bind)
+    ? payload.bind : null;
+  var allow = readAllow(payload && payload.allow);
   // The page says the provider has no session token (every token is bound to its resource:
   // Metabase static embedding, Looker): never ask for one, refresh only the resources.
   var sessionless = !!payload && payload.session === false;
@@ -36,23 +73,113 @@
   var election = null;
   var waiters = [];
   var templates = new WeakMap();
+  var reported = new WeakSet(); // elements whose refusal was reported once
   var resources = Object.create(null); // resource name -> its token and timer (see entry())
   var handed = new WeakSet(); // SDK mount points already handed to their SDK
-  var sdkWait = null;
+  var sdkWaits = Object.create(null); // SDK name -> promise of its global
   var channel = typeof BroadcastChannel === "function" ? new BroadcastChannel("embedgate") : null;
 
   function noop() {}
   function nowL() { return Date.now() / 1000; }
   function num(v) { return typeof v === "number" && Number.isFinite(v); }
 
-  function readPayload() {
-    var el = document.getElementById("embedgate-token");
+  function readPayload(el) {
+    if (!el || namespaceOf.call(el) !== HTML_NS || localNameOf.call(el) !== "script" ||
+      attr(el, "type") !== "application/json" || attr(el, "id") !== "embedgate-token") {
+      return null;
+    }
     try {
-      var data = el && JSON.parse(el.textContent || "null");
-      return data && typeof data === "object" ? data : null;
+      var data = JSON.parse(textOf.call(el) || "null");
+      return data && typeof data === "object" && !Array.isArray(data) ? data : null;
     } catch (e) {
       return null;
     }
+  }
+
+  function strings(v) {
+    return Array.isArray(v) ? v.filter(function (s) { return typeof s === "string"; }) : [];
+  }
+
+  function readAllow(a) {
+    a = a && typeof a === "object" ? a : {};
+    return { origins: strings(a.origins), attributes: strings(a.attributes), sdks: strings(a.sdks) };
+  }
+
+  function sameOrigin(u) {
+    if (typeof u !== "string" || !u) return null;
+    try {
+      return new URL(u, window.location.href).origin === window.location.origin ? u : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // --- what the script may write: the one place every write and every handed-over URL
+  // passes through.
+
+  // Never written, whatever a policy says: event handlers, markup, styles, and every
+  // attribute that makes the browser fetch or navigate (an iframe's src excepted: its value
+  // is built from a template and checked by allowedUrl).
+  var NEVER = new RegExp("^(on|data-embedgate|xml)|^(srcdoc|style|href|src|srcset|action|" +
+    "formaction|data|poster|background|ping|codebase|cite|longdesc|lowsrc|dynsrc|manifest|" +
+    "content|http-equiv|is|id|name|class|slot|target|rel|type|value|sandbox|allow|" +
+    "referrerpolicy|integrity|nonce|form|for|itemprop|attributionsrc|popovertarget)$");
+
+  function bound(el) {
+    return BIND !== null && nodeTypeOf.call(el) === 1 && attr(el, "data-embedgate-bind") === BIND;
+  }
+
+  function allowed(list, name) { return list.indexOf(name) >= 0; }
+
+  // How the token may go into attribute name of el: "url" (an iframe's src, through a
+  // checked URL), "plain" (the bare token, a custom element's attribute) or null (never).
+  function tokenAttribute(el, name) {
+    if (typeof name !== "string" || !/^[a-z][a-z0-9-]*$/.test(name)) return null;
+    if (namespaceOf.call(el) !== HTML_NS) return null; // no SVG or MathML
+    var tag = localNameOf.call(el);
+    if (name === "src") return tag === "iframe" && allowed(allow.attributes, "src") ? "url" : null;
+    if (NEVER.test(name) || tag.indexOf("-") < 0) return null;
+    return allowed(allow.attributes, name) || allowed(allow.attributes, "*") ? "plain" : null;
+  }
+
+  // value as the browser resolves it for el (its base URL included), if that is on one of
+  // the policy's origins ("self": the page's own); else null.
+  function allowedUrl(value, el) {
+    var url;
+    try {
+      url = new URL(value, baseOf.call(el || document));
+    } catch (e) {
+      return null;
+    }
+    if (url.protocol !== "https:" && url.protocol !== "http:") return null;
+    for (var i = 0; i < allow.origins.length; i++) {
+      var o = allow.origins[i];
+      if (url.origin === (o === "self" ? window.location.origin : o)) return url;
+    }
+    return null;
+  }
+
+  function refuse(el, code, resource) {
+    if (reported.has(el)) return;
+    reported.add(el);
+    var detail = { status: 0, code: code };
+    if (resource) detail.resource = resource;
+    emit("embedgate:error", detail);
+  }
+
+  function fill(tpl, token) { return tpl.split("{token}").join(encodeURIComponent(token)); }
+
+  // Write value (from template tpl, or the bare token) into el's attribute name, if allowed.
+  function write(el, name, tpl, token, resource) {
+    var how = tokenAttribute(el, name);
+    if (how === null) return refuse(el, "attribute_refused", resource);
+    var value = token;
+    if (tpl || how === "url") {
+      var url = tpl ? allowedUrl(fill(tpl, token), el) : null;
+      if (url === null) return refuse(el, "url_refused", resource);
+      value = url.href;
+    }
+    if (attr(el, name) !== value) setAttr.call(el, name, value);
   }
 
   function isStale() {
@@ -62,7 +189,7 @@
 
   function emit(name, detail) {
     [window, document].forEach(function (target) {
-      target.dispatchEvent(new CustomEvent(name, { detail: detail }));
+      dispatch.call(target, new CustomEvent(name, { detail: detail }));
     });
   }
 
@@ -86,29 +213,36 @@
   }
 
   // --- elements
-  function applyTo(el, token) {
-    var attr = el.getAttribute("data-embedgate-token") || "token";
-    var tpl = el.getAttribute("data-embedgate-url-template");
-    if (!tpl || tpl.indexOf("{token}") < 0) {
-      tpl = null;
-      if (attr === "src" || attr === "href") {
-        // A URL attribute never gets the bare token: use its first value as the template.
-        if (!templates.has(el)) {
-          var first = el.getAttribute(attr) || "";
-          templates.set(el, first.indexOf("{token}") >= 0 ? first : null);
-        }
-        tpl = templates.get(el);
-        if (!tpl) return;
-      }
+  function template(el, name) {
+    var tpl = attr(el, "data-embedgate-url-template");
+    if (tpl && tpl.indexOf("{token}") >= 0) return tpl;
+    if (name !== "src") return null;
+    // A URL attribute never gets the bare token: its first value is the template.
+    if (!templates.has(el)) {
+      var first = attr(el, name) || "";
+      templates.set(el, first.indexOf("{token}") >= 0 ? first : null);
     }
-    var value = tpl ? tpl.split("{token}").join(encodeURIComponent(token)) : token;
-    if (el.getAttribute(attr) !== value) el.setAttribute(attr, value);
+    return templates.get(el);
   }
 
+  function applyTo(el, token) {
+    var name = attr(el, "data-embedgate-token") || "token";
+    write(el, name, template(el, name), token, null);
+  }
+
+  // The elements under root (itself included) matching sel that the server rendered for
+  // this response: nothing else is ever looked at.
   function within(root, sel) {
-    var found = root.nodeType === 1 && root.matches(sel) ? [root] : [];
-    if (root.querySelectorAll) found.push.apply(found, root.querySelectorAll(sel));
-    return found;
+    if (BIND === null) return [];
+    sel = "[data-embedgate-bind=\"" + BIND + "\"]" + sel;
+    var found = [];
+    if (root === document) {
+      found = Array.prototype.slice.call(documentQuery.call(document, sel));
+    } else if (nodeTypeOf.call(root) === 1) {
+      if (matchesSel.call(root, sel)) found.push(root);
+      found.push.apply(found, elementQuery.call(root, sel));
+    }
+    return found.filter(bound);
   }
 
   // Elements bound to one resource get that resource's token, never the session's.
@@ -377,30 +511,23 @@
   // would reload a dashboard whose Looker session outlives the URL).
   function followers(root, name) {
     return within(root, "[data-embedgate-resource]").filter(function (el) {
-      return !el.hasAttribute("data-embedgate-sdk") &&
-        el.getAttribute("data-embedgate-refresh") !== "none" &&
-        (name === undefined || el.getAttribute("data-embedgate-resource") === name);
+      return !hasAttr.call(el, "data-embedgate-sdk") &&
+        attr(el, "data-embedgate-refresh") !== "none" &&
+        (name === undefined || attr(el, "data-embedgate-resource") === name);
     });
   }
 
-  function safeUrl(u) {
-    return /^https?:\/\//i.test(u) || (u.charAt(0) === "/" && u.charAt(1) !== "/");
-  }
-
   function applyResource(el, e) {
-    var attr = el.getAttribute("data-embedgate-token");
-    var tpl = el.getAttribute("data-embedgate-url-template");
-    var value = null;
+    var name = attr(el, "data-embedgate-token");
+    var tpl = attr(el, "data-embedgate-url-template");
     if (tpl && tpl.indexOf("{token}") >= 0) {
-      attr = attr || "src";
-      value = tpl.split("{token}").join(encodeURIComponent(e.token));
-    } else if (e.url && (!attr || attr === "src") && safeUrl(e.url)) {
-      attr = "src";
-      value = e.url;
-    } else if (attr && attr !== "src" && attr !== "href") {
-      value = e.token; // never a bare token in a URL attribute
+      write(el, name || "src", tpl, e.token, e.name);
+    } else if (e.url && (!name || name === "src")) {
+      // The endpoint's URL for the resource (one URL per token): checked like a template.
+      write(el, "src", e.url, "", e.name);
+    } else if (name) {
+      write(el, name, null, e.token, e.name);
     }
-    if (value !== null && el.getAttribute(attr) !== value) el.setAttribute(attr, value);
   }
 
   function adoptResource(e, got) {
@@ -479,34 +606,51 @@
   // known ones: bring the new elements up to date.
   function followResources(root) {
     followers(root).forEach(function (el) {
-      var e = entry(el.getAttribute("data-embedgate-resource"));
+      var e = entry(attr(el, "data-embedgate-resource"));
       if (e.token) applyResource(el, e);
       else if (!e.inflight && !e.refused && !stopped) refreshResource(e).catch(noop);
     });
   }
 
-  // --- provider SDKs: mount points the page's SDK script fills, asking embedgate for tokens
-  function whenSdk(name) {
+  // --- provider SDKs: mount points the page's SDK script fills, asking embedgate for tokens.
+  // A handover is an entry of HANDOVERS, used for bound mounts whose data-embedgate-sdk names
+  // it and only if the profile's policy lists that name (BrowserPolicy.sdks on the server):
+  //   global: the SDK's window property; ready(sdk): whether it has loaded;
+  //   urls(el): every URL the handover gives the SDK, each of which must resolve to one of
+  //     the policy's origins (else refused, "url_refused"), passed to embed as URL objects;
+  //   embed(sdk, el, urls, getToken): the SDK call, tokens pulled through getToken.
+  // Adding a provider's SDK = one entry here + its name in the profile's policy.
+  var HANDOVERS = {
+    superset: {
+      global: "supersetEmbeddedSdk",
+      ready: function (sdk) { return typeof sdk.embedDashboard === "function"; },
+      urls: function (el) { return [attr(el, "data-embedgate-domain")]; },
+      embed: embedSuperset,
+    },
+  };
+
+  function whenSdk(h) {
     var found = function () {
-      var sdk = window[name];
-      return sdk && typeof sdk.embedDashboard === "function" ? sdk : null;
+      var sdk = window[h.global];
+      return sdk && (typeof sdk === "object" || typeof sdk === "function") && h.ready(sdk)
+        ? sdk : null;
     };
     if (found()) return Promise.resolve(found());
-    if (!sdkWait) {
-      sdkWait = new Promise(function (resolve, reject) {
+    if (!sdkWaits[h.global]) {
+      sdkWaits[h.global] = new Promise(function (resolve, reject) {
         var started = Date.now();
         var poll = setInterval(function () {
           var sdk = found();
           if (sdk || Date.now() - started >= SDK_WAIT) {
             clearInterval(poll);
-            sdkWait = null;
+            delete sdkWaits[h.global];
             if (sdk) resolve(sdk);
-            else reject(new Error("embedgate: " + name + " did not load"));
+            else reject(new Error("embedgate: " + h.global + " did not load"));
           }
         }, SDK_POLL);
       });
     }
-    return sdkWait;
+    return sdkWaits[h.global];
   }
 
   // data-embedgate-filters: a JSON object as the SDK takes it ({"visible": .., "expanded": ..}),
@@ -528,38 +672,39 @@
     return null;
   }
 
-  function embedSuperset(sdk, el) {
-    var data = el.dataset;
-    var resource = data.embedgateResource; // a per-dashboard guest token, if the mount names one
-    var ui = { hideTitle: data.embedgateHideTitle === "true" };
-    var filters = uiFilters(data.embedgateFilters);
+  // A domain as the SDK takes it: the origin, plus a path prefix without its final slash.
+  function domain(url) { return url.origin + url.pathname.replace(/\/+$/, ""); }
+
+  function embedSuperset(sdk, el, urls, getToken) {
+    var resource = attr(el, "data-embedgate-resource"); // a per-dashboard guest token, if any
+    var ui = { hideTitle: attr(el, "data-embedgate-hide-title") === "true" };
+    var filters = uiFilters(attr(el, "data-embedgate-filters"));
     if (filters) ui.filters = filters;
     return sdk.embedDashboard({
-      id: data.embedgateDashboard,
-      supersetDomain: data.embedgateDomain,
+      id: attr(el, "data-embedgate-dashboard"),
+      supersetDomain: domain(urls[0]),
       mountPoint: el,
-      fetchGuestToken: function () {
-        return resource ? window.embedgate.getToken(resource) : window.embedgate.getToken();
-      },
+      fetchGuestToken: function () { return resource ? getToken(resource) : getToken(); },
       dashboardUiConfig: ui,
     });
   }
 
   function handOver(root) {
-    var mounts = within(root, '[data-embedgate-sdk="superset"]').filter(function (el) {
-      return !handed.has(el);
-    });
-    if (!mounts.length) return;
-    whenSdk("supersetEmbeddedSdk").then(function (sdk) {
-      mounts.forEach(function (el) {
-        if (handed.has(el)) return;
-        handed.add(el); // once per element, whatever the outcome
-        Promise.resolve()
-          .then(function () { return embedSuperset(sdk, el); })
+    within(root, "[data-embedgate-sdk]").forEach(function (el) {
+      if (handed.has(el)) return;
+      var name = attr(el, "data-embedgate-sdk");
+      var h = Object.prototype.hasOwnProperty.call(HANDOVERS, name) ? HANDOVERS[name] : null;
+      if (!h || !allowed(allow.sdks, name)) return refuse(el, "sdk_refused");
+      var urls = h.urls(el).map(function (u) { return u ? allowedUrl(u, el) : null; });
+      if (urls.indexOf(null) >= 0) return refuse(el, "url_refused");
+      handed.add(el); // once per element, whatever the outcome
+      whenSdk(h).then(function (sdk) {
+        return Promise.resolve()
+          .then(function () { return h.embed(sdk, el, urls, api.getToken); })
           .catch(function () { emit("embedgate:error", { status: 0, code: "sdk_embed_failed" }); });
+      }, function () {
+        emit("embedgate:error", { status: 0, code: "sdk_missing" });
       });
-    }, function () {
-      emit("embedgate:error", { status: 0, code: "sdk_missing" });
     });
   }
 
@@ -601,7 +746,7 @@
   }
 
   function wake() {
-    if (stopped || document.visibilityState === "hidden") return;
+    if (stopped || visibilityOf.call(document) === "hidden") return;
     var t = nowL();
     if (!sessionless && t >= notBefore && isStale()) refresh(false).catch(noop);
     Object.keys(resources).forEach(function (name) {
@@ -613,7 +758,7 @@
   }
 
   // --- start
-  window.embedgate = {
+  var api = {
     // A fresh token: fits Superset's fetchGuestToken, Metabase's fetchRequestToken,
     // ThoughtSpot's getAuthToken. With a resource name (data-embedgate-resource), that
     // resource's token; the session must hold one (its page embedded the resource). Without
@@ -638,16 +783,17 @@
       return state.token ? { token: state.token, expiresAt: state.expiresAt } : null;
     },
   };
+  window.embedgate = api;
 
   if (channel) channel.onmessage = onMessage;
-  document.addEventListener("visibilitychange", wake);
+  listen.call(document, "visibilitychange", wake);
   window.addEventListener("focus", wake);
   window.addEventListener("online", wake);
   window.addEventListener("pageshow", function (e) { if (e.persisted) wake(); });
   if (typeof MutationObserver === "function") {
     new MutationObserver(function (records) {
       records.forEach(function (r) { r.addedNodes.forEach(scan); });
-    }).observe(document.documentElement, { childList: true, subtree: true });
+    }).observe(rootElementOf.call(document), { childList: true, subtree: true });
   }
 
   if (payload && typeof payload.token === "string" && num(payload.expires_at)) {
@@ -669,8 +815,8 @@
   // that runs before the body; both steps skip what they have seen).
   followResources(document);
   handOver(document);
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () {
+  if (readyStateOf.call(document) === "loading") {
+    listen.call(document, "DOMContentLoaded", function () {
       followResources(document);
       handOver(document);
     });

@@ -444,27 +444,44 @@ class WebGate:
     def injector(self, headers: Headers) -> HtmlInjector:
         return self.pages.injector(headers)
 
-    def snippet(self, root: str, token: EmbedToken | None, nonce: str | None = None) -> str:
+    def snippet(
+        self,
+        root: str,
+        token: EmbedToken | None,
+        nonce: str | None = None,
+        *,
+        binding: str | None = None,
+    ) -> str:
         """The data block + loader script for a page under mount point ``root``.
 
-        ``token=None`` when issuance failed: the block holds ``null`` and the script fetches
-        a token itself (and reports the failure as an event). Without session tokens the
-        block is ``{"token": null, "session": false, "endpoint": ...}`` whatever ``token``
-        is: the script then only refreshes the page's resource-bound tokens. The markup is
-        :func:`~embedgate.web.snippet.render_token_snippet`'s, rendered once per mount point;
-        only the token data and the nonce change per page.
+        ``token=None`` when issuance failed: the block's ``token`` is ``null`` and the script
+        fetches one itself (and reports the failure as an event). Without session tokens the
+        block says ``"session": false`` whatever ``token`` is: the script then only refreshes
+        the page's resource-bound tokens. The block also carries ``binding`` (``"bind"``, the
+        value of ``data-embedgate-bind`` on the elements the helpers rendered for this
+        response; a fresh one if None) and the profile's browser policy (``"allow"``). The
+        markup is :func:`~embedgate.web.snippet.render_token_snippet`'s, rendered once per
+        mount point; only the data and the nonce change per page.
         """
-        return self.pages.snippet(root, token, nonce)
+        return self.pages.snippet(root, token, nonce, binding=binding)
 
-    def plan_snippet(self, root: str, plan: PagePlan, token: EmbedToken | None) -> bytes:
+    def plan_snippet(
+        self, root: str, plan: PagePlan, token: EmbedToken | None, binding: str | None = None
+    ) -> bytes:
         """The snippet for a planned page, with the nonce its CSP allows scripts."""
-        return self.pages.plan_snippet(root, plan, token)
+        return self.pages.plan_snippet(root, plan, token, binding)
 
     def page_snippet(
-        self, request: WebRequest, response_headers: Headers, token: EmbedToken | None
+        self,
+        request: WebRequest,
+        response_headers: Headers,
+        token: EmbedToken | None,
+        binding: str | None = None,
     ) -> str:
         """The data block + loader script for a page of ``request``."""
-        return self.pages.snippet(request.root, token, extract_csp_nonce(response_headers))
+        return self.pages.snippet(
+            request.root, token, extract_csp_nonce(response_headers), binding=binding
+        )
 
     def page_headers(
         self, headers: Headers, body_length: int, decision: SessionDecision

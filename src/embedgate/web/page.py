@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterable
 
 from .. import telemetry
 from ..engine import Engine
+from ..providers.browser import browser_policy
 from ..token import EmbedToken
 from .headers import Headers, parse_content_type
 from .injection import STALE_HEADERS, HtmlInjector, content_type_charset, should_inject
 from .messages import PagePlan, RawHeaders
-from .snippet import extract_csp_nonce, json_for_html, render_token_snippet
+from .snippet import extract_csp_nonce, json_for_html, new_binding, render_token_snippet
 
 # What decides whether a response takes the snippet (see injection.should_inject).
 _DECISIVE = frozenset(
@@ -45,6 +46,7 @@ _PRIVATE = b"private, no-store"
 # JWTs and most opaque tokens: the same characters in JSON and in HTML, no escaping needed.
 _PLAIN_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]*")
 _PLAIN_NONCE = re.compile(r"[A-Za-z0-9+/_=-]+")
+_PLAIN_BINDING = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _PARTS_CACHE = 64  # mount points remembered by the snippet cache
 
 
@@ -181,16 +183,30 @@ class PageRules:
             charset=content_type_charset(headers), limit=self.config.max_inject_bytes
         )
 
-    def snippet(self, root: str, token: EmbedToken | None, nonce: str | None = None) -> str:
+    @functools.cached_property
+    def _allow_json(self) -> str:
+        # The profile's browser policy: the same for every page of this gate.
+        return json_for_html(browser_policy(self.engine.profile).data())
+
+    def snippet(
+        self,
+        root: str,
+        token: EmbedToken | None,
+        nonce: str | None = None,
+        *,
+        binding: str | None = None,
+    ) -> str:
         """See :meth:`WebGate.snippet <embedgate.web.gate.WebGate.snippet>`."""
         parts = self._snippet_parts.get(root)
         if parts is None:
             parts = self._render_parts(root)
         opening, endpoint_json, script, closing = parts
-        data = "null"
+        bind = binding if binding is not None and _PLAIN_BINDING.fullmatch(binding) else None
+        tail = f',"bind":"{bind or new_binding()}","allow":{self._allow_json}}}'
+        data = f'{{"token":null,"endpoint":{endpoint_json}{tail}'
         if not self.session_tokens:
             telemetry.injection(True, "no_session_token")
-            data = f'{{"token":null,"session":false,"endpoint":{endpoint_json}}}'
+            data = f'{{"token":null,"session":false,"endpoint":{endpoint_json}{tail}'
         elif token is None:
             telemetry.injection(True, "no_token")
         else:
@@ -202,14 +218,15 @@ class PageRules:
             quoted = f'"{value}"' if _PLAIN_TOKEN.fullmatch(value) else json_for_html(value)
             data = (
                 f'{{"token":{quoted},"expires_at":{int(token.expires_at)},'
-                f'"refresh_in":{refresh_in},"server_time":{int(now)},"endpoint":{endpoint_json}}}'
+                f'"refresh_in":{refresh_in},"server_time":{int(now)},"endpoint":{endpoint_json}'
+                f"{tail}"
             )
         if not nonce:
             return f"{opening}{data}{script}{closing}"
         if _PLAIN_NONCE.fullmatch(nonce):  # what CSP allows a nonce to be: nothing to escape
             return f'{opening}{data}{script} nonce="{nonce}"{closing}'
         return render_token_snippet(
-            None if data == "null" else json.loads(data),
+            json.loads(data),
             self._script_url(root),
             nonce,
             endpoint=root + self.token_path,
@@ -235,7 +252,9 @@ class PageRules:
             self._snippet_parts[root] = parts
         return parts
 
-    def plan_snippet(self, root: str, plan: PagePlan, token: EmbedToken | None) -> bytes:
+    def plan_snippet(
+        self, root: str, plan: PagePlan, token: EmbedToken | None, binding: str | None = None
+    ) -> bytes:
         """The snippet for a planned page, with the nonce its CSP allows scripts."""
         nonce = extract_csp_nonce([(_CSP, v) for v in plan.csp]) if plan.csp else None
-        return self.snippet(root, token, nonce).encode("ascii")
+        return self.snippet(root, token, nonce, binding=binding).encode("ascii")

@@ -11,19 +11,43 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Mapping
+import secrets
+from collections.abc import Mapping, MutableMapping
 
 from .headers import Headers, HeadersLike
 
 __all__ = [
+    "BINDING_KEY",
     "SNIPPET_ELEMENT_ID",
     "extract_csp_nonce",
     "json_for_html",
+    "new_binding",
     "render_token_snippet",
+    "request_binding",
 ]
 
 SNIPPET_ELEMENT_ID = "embedgate-token"
 """The ``id`` of the JSON data block; the injector treats a page containing it as done."""
+
+BINDING_KEY = "embedgate.binding"
+"""Where a request's binding value is kept in its ASGI scope / WSGI environ."""
+
+
+def new_binding() -> str:
+    """A fresh binding value: random, URL-safe, unguessable (128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+def request_binding(state: MutableMapping[str, object]) -> str:
+    """The binding value of one response, kept in the request's ``state`` (an ASGI scope,
+    a WSGI environ): the data block says it, and every element a helper renders for the
+    script carries it as ``data-embedgate-bind``, so markup from anywhere else (user
+    content) cannot make ``embedgate.js`` write a token into it."""
+    value = state.get(BINDING_KEY)
+    if not isinstance(value, str):
+        value = state[BINDING_KEY] = new_binding()
+    return value
+
 
 _HTML_UNSAFE = str.maketrans(
     {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}

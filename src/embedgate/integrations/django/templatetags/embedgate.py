@@ -71,5 +71,10 @@ def embed_script(context: Any) -> str:
     return _trusted(_render(context, "embed_script", lambda page: page.embed_script()))
 
 
-for _tag in (embed_token, embed_snippet, embed_script):
+def embed_binding(context: Any) -> str:
+    """``data-embedgate-bind="…"`` for an element the template writes by hand."""
+    return _trusted(_render(context, "embed_binding", lambda page: page.embed_binding()))
+
+
+for _tag in (embed_token, embed_snippet, embed_script, embed_binding):
     register.simple_tag(_tag, takes_context=True)
