@@ -52,18 +52,25 @@ TEMPLATES = (
 )
 
 
+# Elements with the data block's id, placed before it: the script must not read them.
+FORGED = (
+    f'<div id="embedgate-token">{FORGED_BLOCK}</div>'
+    f'<script type="application/json" id="embedgate-token">{FORGED_BLOCK}</script>'
+    f'<textarea id="embedgate-token">{FORGED_BLOCK}</textarea>'
+)
+# Elements named like the document's own properties and the script's global.
+CLOBBER = (
+    '<img name="currentScript" src="/img.png">'
+    '<form name="querySelectorAll"></form><form name="getElementById"></form>'
+    '<img name="documentElement" src="/img.png"><img name="baseURI" src="/img.png">'
+    '<form id="embedgate"><input name="getToken"></form>'
+    '<form name="readyState"></form><form name="visibilityState"></form>'
+    '<img name="dispatchEvent" src="/img.png"><form name="addEventListener"></form>'
+)
+
+
 def _hostile() -> str:
-    parts: list[str] = [
-        # Clobbering: elements named like the data block or the document's own properties.
-        f'<div id="embedgate-token">{FORGED_BLOCK}</div>',
-        f'<script type="application/json" id="embedgate-token">{FORGED_BLOCK}</script>',
-        f'<textarea id="embedgate-token">{FORGED_BLOCK}</textarea>',
-        '<img name="currentScript" src="/img.png">',
-        '<form name="querySelectorAll"></form><form name="getElementById"></form>',
-        '<img name="documentElement" src="/img.png"><img name="baseURI" src="/img.png">',
-        '<form id="embedgate"><input name="getToken"></form>',
-        '<form name="readyState"></form><form name="visibilityState"></form>',
-    ]
+    parts: list[str] = []
     # Every hostile element in every variant of binding an attacker could try.
     for bind in (None, *GUESSES):
         b = "" if bind is None else f' data-embedgate-bind="{bind}"'
@@ -128,10 +135,22 @@ RECORDER = """<script>
   window.addEventListener("embedgate:error", function (e) { window.errors.push(e.detail); });
 </script>"""
 PAGES = {
-    # The data block after the hostile markup: clobbering elements with its id come first.
+    # The data block after the hostile markup: elements with its id come first.
     "last.html": "<!doctype html><html><head><title>Comments</title>" + RECORDER + "</head><body>"
-    "<section class=comments>{{ hostile | safe }}</section>" + GENUINE + "{{ embed_script() }}"
-    "</body></html>",
+    "<section class=comments>"
+    + FORGED
+    + "{{ hostile | safe }}</section>"
+    + GENUINE
+    + "{{ embed_script() }}</body></html>",
+    # The same, and elements clobbering the document's properties and window.embedgate.
+    "clobbered.html": "<!doctype html><html><head><title>Comments</title>"
+    + RECORDER
+    + "</head><body><section class=comments>"
+    + FORGED
+    + CLOBBER
+    + "{{ hostile | safe }}</section>"
+    + GENUINE
+    + "{{ embed_script() }}</body></html>",
     # The middleware injects the block into <head>; the hostile markup follows it.
     "injected.html": "<!doctype html><html><head><title>Comments</title>" + RECORDER + "</head>"
     "<body>" + GENUINE + "<section class=comments>{{ hostile | safe }}</section></body></html>",
@@ -164,6 +183,7 @@ def create() -> EmbedgateMiddleware:
         routes=[
             Route("/", page("last.html")),
             Route("/injected", page("injected.html")),
+            Route("/clobbered", page("clobbered.html")),
             Route("/provider/embed", embed),
             Route("/local/embed", embed),
             Route("/img.png", empty),

@@ -38,6 +38,7 @@ from ..token import EmbedToken
 from . import html
 from .access import ServiceAccess
 from .base import ProfileBase
+from .browser import BrowserPolicy
 from .options import ProfileOptions, check_url, http_policy
 
 AUTHORITY_URL: Final = "https://login.microsoftonline.com"
@@ -241,6 +242,10 @@ class PowerBiProfile(ProfileBase):
     name = "powerbi"
     snippet_kinds = ("report",)
 
+    def browser_policy(self) -> BrowserPolicy:
+        """The ``powerbi-client`` handover, on the Power BI app's origin only."""
+        return BrowserPolicy.for_urls(self._app_url, sdks=("powerbi",))
+
     def __init__(self) -> None:
         self._reports: tuple[str, ...] = ()
         self._workspaces: tuple[str, ...] = ()
@@ -325,6 +330,7 @@ class PowerBiProfile(ProfileBase):
                 ("data-embedgate-report", resource),
                 ("data-embedgate-embed-url", self.embed_url(resource)),
                 ("data-embedgate-resource", None if self._reports else resource),
+                html.binding(options),
                 *html.presentation(options),
             ],
         )

@@ -34,6 +34,7 @@ from ..principal import Principal
 from ..token import EmbedToken
 from . import html
 from .base import ProfileBase
+from .browser import BrowserPolicy
 from .options import ProfileOptions
 
 URL_VALIDITY: Final = 300.0
@@ -245,6 +246,10 @@ class QuickSightProfile(ProfileBase):
     name = "quicksight"
     snippet_kinds = ("dashboard",)
 
+    def browser_policy(self) -> BrowserPolicy:
+        """Nothing to write: the embed URL is never swapped (``data-embedgate-refresh``)."""
+        return BrowserPolicy()
+
     def build_issuer(self, config: Config, options: Mapping[str, Any]) -> QuickSightIssuer:
         opts = ProfileOptions(self.name, options, SETTINGS)
         try:
@@ -338,6 +343,7 @@ class QuickSightProfile(ProfileBase):
                 ("src", token.url),
                 ("data-embedgate-resource", _dashboard(resource)),
                 ("data-embedgate-refresh", "none"),
+                html.binding(options),
                 ("frameborder", "0"),
                 *html.presentation(options),
             ],

@@ -36,6 +36,7 @@ from ..signed_url import SignedUrl, SignedUrlIssuer
 from ..token import EmbedToken
 from . import html
 from .base import ProfileBase
+from .browser import BrowserPolicy
 from .options import ProfileOptions, check_url
 
 BASE_URL: Final = "https://app.sigmacomputing.com"
@@ -154,6 +155,10 @@ class SigmaProfile(ProfileBase):
     name = "sigma"
     snippet_kinds = KINDS
 
+    def browser_policy(self) -> BrowserPolicy:
+        """Nothing to write: the embed URL is never swapped (``data-embedgate-refresh``)."""
+        return BrowserPolicy()
+
     def build_issuer(self, config: Config, options: Mapping[str, Any]) -> SignedUrlIssuer:
         opts = ProfileOptions(self.name, options, SETTINGS)
         base = check_url(
@@ -211,6 +216,7 @@ class SigmaProfile(ProfileBase):
                 ("src", token.url),
                 ("data-embedgate-resource", parse_resource(resource)),
                 ("data-embedgate-refresh", "none"),
+                html.binding(options),
                 ("frameborder", "0"),
                 *html.presentation(options),
             ],

@@ -242,7 +242,7 @@ class SupersetProfile(ProfileBase):
 
     def browser_policy(self) -> BrowserPolicy:
         """The embedded SDK's handover, on the Superset domain only."""
-        return BrowserPolicy.for_urls(self._domain, sdks=("superset",))
+        return BrowserPolicy.for_urls(self._domain, sdks=(self.sdk_name,))
 
     def __init__(self) -> None:
         self._domain: str | None = None

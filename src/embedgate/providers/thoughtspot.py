@@ -30,6 +30,7 @@ from ..secret import Secret
 from ..token import EmbedToken
 from . import html
 from .base import ProfileBase
+from .browser import BrowserPolicy
 from .options import ProfileOptions, check_url, http_policy
 
 FULL_PATH: Final = "/api/rest/2.0/auth/token/full"
@@ -159,6 +160,10 @@ class ThoughtSpotProfile(ProfileBase):
     name = "thoughtspot"
     snippet_kinds = KINDS
 
+    def browser_policy(self) -> BrowserPolicy:
+        """The Visual Embed SDK's handover, on the ThoughtSpot host only."""
+        return BrowserPolicy.for_urls(self._host, sdks=("thoughtspot",))
+
     def __init__(self) -> None:
         self._host: str | None = None
         self._sdk_url: str | None = None
@@ -218,6 +223,7 @@ class ThoughtSpotProfile(ProfileBase):
                 ("data-embedgate-kind", kind),
                 ("data-embedgate-object", resource),
                 ("data-embedgate-domain", self._host),
+                html.binding(options),
                 *html.presentation(options),
             ],
         )
