@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 from embedgate import KeySet, SigningKey, verify
 from tests.conftest import TEST_SECRET
+from tests.support.blocks import without_binding
 
 KEYS = KeySet([SigningKey.hmac(TEST_SECRET)])
 _BLOCK = re.compile(
@@ -26,15 +27,7 @@ def claims(token: str, *, audience: str = "embedgate", issuer: str = "embedgate"
 def blocks(page: str) -> list[Any]:
     """Every token data block of a page, decoded without its binding and browser policy
     (``None`` for a block that holds no token because issuance failed)."""
-    found: list[Any] = []
-    for raw in _BLOCK.findall(page):
-        block = json.loads(raw)
-        assert isinstance(block.pop("bind"), str)
-        assert isinstance(block.pop("allow"), dict)
-        found.append(
-            None if block.keys() == {"token", "endpoint"} and block["token"] is None else block
-        )
-    return found
+    return [without_binding(json.loads(raw)) for raw in _BLOCK.findall(page)]
 
 
 def page_token(page: str) -> str | None:

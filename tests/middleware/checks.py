@@ -12,6 +12,7 @@ from embedgate import Engine, verify
 from embedgate.web.injection import MARKER
 from tests.middleware.cases import APP_MARKER, Case
 from tests.middleware.drivers import Result
+from tests.support.blocks import without_binding
 
 SNIPPET = re.compile(
     rb'<script type="application/json" id="embedgate-token">(?P<data>.*?)</script>'
@@ -33,7 +34,8 @@ def find_snippets(body: bytes) -> list[Snippet]:
     out = []
     for m in SNIPPET.finditer(body):
         attrs = dict(re.findall(r'([a-z-]+)="([^"]*)"', m.group("attrs").decode("ascii")))
-        out.append(Snippet(m.start(), m.end(), json.loads(m.group("data")), attrs))
+        payload = without_binding(json.loads(m.group("data")))
+        out.append(Snippet(m.start(), m.end(), payload, attrs))
     return out
 
 

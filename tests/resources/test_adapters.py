@@ -34,6 +34,7 @@ from embedgate.providers import base
 from tests.conftest import TEST_SECRET
 from tests.resources import profile
 from tests.resources.conftest import METABASE_SECRET, METABASE_SITE, metabase_settings
+from tests.support.blocks import without_binding
 from tests.support.net import PYTHON, free_port, run_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,7 +159,7 @@ def frames(page: str) -> list[dict[str, str]]:
 def block(page: str) -> Any:
     """The page's data block, decoded."""
     start = page.index('id="embedgate-token">') + len('id="embedgate-token">')
-    return json.loads(page[start : page.index("</script>", start)])
+    return without_binding(json.loads(page[start : page.index("</script>", start)]))
 
 
 def block_token(page: str) -> str | None:

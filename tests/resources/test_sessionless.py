@@ -31,6 +31,7 @@ from tests.resources.conftest import (
     metabase_settings,
     principal_of,
 )
+from tests.support.blocks import without_binding
 
 SUPERSET = "7a1b2c3d-0000-4000-8000-000000000001"
 ENDPOINT = "/_embedgate/token"
@@ -72,7 +73,7 @@ def request(method: str = "POST", headers: Headers | None = None) -> WebRequest:
 def data_block(snippet: str) -> Any:
     """The JSON of the snippet's data block."""
     start = snippet.index('id="embedgate-token">') + len('id="embedgate-token">')
-    return json.loads(snippet[start : snippet.index("</script>", start)])
+    return without_binding(json.loads(snippet[start : snippet.index("</script>", start)]))
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -144,13 +145,16 @@ def test_the_block_of_a_sessionless_page_says_so_and_holds_no_token(
     gate = WebGate(engine)
     endpoint = root + ENDPOINT
     script = gate.script_url(WebRequest("GET", "/", "http", "t", Headers(), root))
+    binding = "b" * 22
+    allow = {"origins": ["https://metabase.example.com"], "attributes": ["src"], "sdks": []}
+    block = {"token": None, "session": False, "endpoint": endpoint}
     expected = render_token_snippet(
-        {"token": None, "session": False, "endpoint": endpoint}, script, nonce, endpoint=endpoint
+        {**block, "bind": binding, "allow": allow}, script, nonce, endpoint=endpoint
     )
-    assert gate.snippet(root, None, nonce) == expected
+    assert gate.snippet(root, None, nonce, binding=binding) == expected
     # Whatever a caller passes, the block never carries a session token for such a provider.
     stray = engine.service.get_token(principal_of(engine), "s", "dashboard:42")
-    assert gate.snippet(root, stray, nonce) == expected
+    assert gate.snippet(root, stray, nonce, binding=binding) == expected
     assert data_block(expected) == {"token": None, "session": False, "endpoint": endpoint}
 
 

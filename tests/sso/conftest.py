@@ -24,6 +24,7 @@ from werkzeug.serving import make_server
 
 from embedgate import Engine, KeySet, SigningKey, verify
 from tests.sso.idp import IdPClient, IdPUser, LocalIdP, running_idp
+from tests.support.blocks import without_binding
 from tests.support.net import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sso" / "app.py"
@@ -175,7 +176,7 @@ def page_token(html: str) -> dict[str, Any] | None:
     match = TOKEN_BLOCK.search(html)
     if match is None:
         return None
-    data: dict[str, Any] | None = json.loads(match.group(1))
+    data: dict[str, Any] | None = without_binding(json.loads(match.group(1)))
     return data
 
 
