@@ -142,28 +142,42 @@ def pages(draw: st.DrawFn) -> Page:
         parts.append((head_end, "head"))
     if draw(st.booleans()):
         parts.append((b"<body>", "plain"))
-    for role in draw(st.lists(text, max_size=6)):
+    # After a head end nothing is read: a block there would be the page's own mistake.
+    body_text = st.sampled_from(["plain", "decoy", "marker"]) if has_head else text
+    for role in draw(st.lists(body_text, max_size=6)):
         parts.append(_part(draw, role, PLAIN_BODY))
     if draw(st.booleans()):
         parts.append((draw(st.sampled_from([b"</body>", b"</BODY>", b"</body >"])), "body"))
         parts.append((b"</html>", "plain"))
     for _ in range(draw(st.integers(0, 2))):
         parts.append((draw(decoy()), "plain"))
+    # The rules: read up to the head end (the whole page without one); a data block there
+    # leaves the page alone; else the first marker, else the head end, else the last </body>.
     body = b""
-    first: tuple[str, int] | None = None
+    marker: int | None = None
+    head_at: int | None = None
+    block = False
     last_body: int | None = None
     for data, role in parts:
-        if first is None and role in ("marker", "block", "head"):
-            first = (role, len(body))
+        if head_at is None:
+            if role == "block":
+                block = True
+            elif role == "marker" and marker is None:
+                marker = len(body)
+            elif role == "head":
+                head_at = len(body)
         if role == "body":
             last_body = len(body)
         body += data
-    if first is not None:
-        expected = None if first[0] == "block" else first
+    expected: tuple[str, int] | None = None
+    if block:
+        expected = None
+    elif marker is not None:
+        expected = ("marker", marker)
+    elif head_at is not None:
+        expected = ("head", head_at)
     elif last_body is not None:
         expected = ("body", last_body)
-    else:
-        expected = None
     return Page(body, expected)
 
 
@@ -272,6 +286,18 @@ def _without_ours(data: bytes) -> Any:
     return parser.parse(data, scripting=True, transport_encoding="latin-1")
 
 
+def _remove(parent: Any, element: Any) -> None:
+    """Take ``element`` out of the tree, keeping the text that followed it (its tail)."""
+    tail = element.tail or ""
+    siblings = list(parent)
+    at = siblings.index(element)
+    if at:
+        siblings[at - 1].tail = (siblings[at - 1].tail or "") + tail
+    else:
+        parent.text = (parent.text or "") + tail
+    parent.remove(element)
+
+
 def _check_parsed(original: bytes, out: bytes, point: tuple[str, int], payload: Any) -> None:
     """html5lib agrees: our block and loader are elements, the JSON intact, and the rest of
     the page parses exactly as before."""
@@ -291,8 +317,8 @@ def _check_parsed(original: bytes, out: bytes, point: tuple[str, int], payload: 
     assert "embedgate.js" in (loader.get("src") or "")
     if point[0] == "head":
         assert parent.tag == "head", "a </head> insertion must land in the head"
-    parent.remove(block)
-    parent.remove(loader)
+    _remove(parent, loader)
+    _remove(parent, block)
     before = original
     if point[0] == "marker":
         before = original[: point[1]] + original[point[1] + len(MARKER) :]

@@ -111,24 +111,42 @@ def _script_end(body: bytes, pos: int) -> int:
     return -1
 
 
-def _scan(body: bytes, pos: int, *, head: bool) -> tuple[int, InsertionPoint | None, bool]:
-    """Tokenize from ``pos`` (in the data state). Returns ``(last_body_end, point, final)``.
+POINT, NONE, END, MORE = "point", "none", "end", "more"
 
-    In head mode the scan ends at the first ``</head>`` (a point of kind head), at a
-    ``<body>`` start tag or at the end; otherwise it runs to the end, noting the last
-    ``</body>``. The first marker gives its point; a data block gives ``(…, None, True)``;
-    ``final`` also when nothing after ``pos`` can be markup (an unterminated comment, tag or
-    raw-text element, ``<plaintext>``).
+
+def _scan(
+    body: bytes,
+    pos: int,
+    *,
+    head: bool,
+    eof: bool = True,
+    marker: InsertionPoint | None = None,
+) -> tuple[str, int, InsertionPoint | None, int]:
+    """Tokenize from ``pos`` (in the data state). Returns ``(status, pos, point, last_body_end)``.
+
+    ``POINT``: the insertion point is known (the first marker, else ``</head>``; in head
+    mode a marker is final only at the head's end). ``NONE``: the page takes no snippet (a
+    data block first, or nothing after ``pos`` can be markup: an unterminated comment, tag or
+    raw-text element at the end of the page, ``<plaintext>``). ``END``: head mode met
+    ``<body>`` or the end without a head end (``point`` carries a marker met on the way);
+    full mode reached the end (the last ``</body>`` is ``last_body_end``). ``MORE``: with
+    ``eof`` false, the page so far ends inside a token that decides; ``pos`` is where to
+    resume once more bytes came, ``point`` the marker met so far.
     """
     last_body_end = -1
-    marker: InsertionPoint | None = None
     find = body.find
+    size = len(body)
     while True:
-        pos = find(b"<", pos)
-        if pos < 0:
-            return last_body_end, marker, marker is not None
+        start = find(b"<", pos)
+        if start < 0:
+            return END, size, marker, last_body_end
+        pos = start
         nxt = body[pos + 1 : pos + 2]
+        if not nxt and not eof:
+            return MORE, start, marker, last_body_end
         if nxt == b"!":
+            if size - pos < len(MARKER) and not eof and MARKER.startswith(body[pos:]):
+                return MORE, start, marker, last_body_end
             if body.startswith(b"<!--", pos):
                 if body.startswith(MARKER, pos):
                     if marker is None:  # read on: a block before the head's end still wins
@@ -137,21 +155,22 @@ def _scan(body: bytes, pos: int, *, head: bool) -> tuple[int, InsertionPoint | N
                     continue
                 m = _COMMENT_CLOSE.match(body, pos + 4)
                 if m is None:
-                    return last_body_end, None, True
+                    return (NONE if eof else MORE), start, marker, last_body_end
                 pos = m.end()
                 continue
             pos = find(b">", pos)  # doctype, CDATA, bogus comment
         elif nxt == b"/":
             m = _END_TAG.match(body, pos)
             if m is None:  # "</>", "</3 …>" (skipped), or a tag cut short
-                pos = -1 if body[pos + 2 : pos + 3].isalpha() else find(b">", pos)
+                third = body[pos + 2 : pos + 3]
+                pos = -1 if third.isalpha() or not third else find(b">", pos)
                 if pos < 0:
-                    return last_body_end, None, True
+                    return (NONE if eof else MORE), start, marker, last_body_end
                 pos += 1
                 continue
             name = m.group(1).lower()
             if name == b"head" and head:
-                return last_body_end, marker or InsertionPoint(pos, pos, "head"), False
+                return POINT, pos, marker or InsertionPoint(pos, pos, "head"), last_body_end
             if name == b"body":
                 last_body_end = pos
             pos = m.end()
@@ -161,7 +180,7 @@ def _scan(body: bytes, pos: int, *, head: bool) -> tuple[int, InsertionPoint | N
         elif nxt.isalpha():
             m = _START_TAG.match(body, pos)
             if m is None:  # cut short by the end of the page
-                return last_body_end, None, True
+                return (NONE if eof else MORE), start, marker, last_body_end
             name = m.group(1).lower()
             pos = m.end()
             if name in _RAW:
@@ -170,21 +189,21 @@ def _scan(body: bytes, pos: int, *, head: bool) -> tuple[int, InsertionPoint | N
                 pos = -1 if end is None else end.end()
             elif name == b"script":
                 if _is_block(m.group(2)):
-                    return last_body_end, None, True
+                    return NONE, start, None, last_body_end
                 pos = _script_end(body, pos)
             elif name == b"body":
                 if head:
-                    return last_body_end, marker, marker is not None
+                    return END, start, marker, last_body_end
             elif name == b"plaintext":  # the rest of the page is text
-                return last_body_end, None, True
+                return (NONE if marker is None else POINT), start, marker, last_body_end
             if pos < 0:
-                return last_body_end, None, True
+                return (NONE if eof else MORE), start, marker, last_body_end
             continue
         else:  # a lone "<" is text
             pos += 1
             continue
         if pos < 0:  # "<!" or "<?" without ">"
-            return last_body_end, None, True
+            return (NONE if eof else MORE), start, marker, last_body_end
         pos += 1
 
 
@@ -218,14 +237,27 @@ def find_insertion_point(body: bytes) -> InsertionPoint | None:
     ``embedgate-token``, however quoted or ordered) comes before it. Text, comments,
     attribute values and raw-text elements never count.
     """
-    last, point, final = _scan(body, 0, head=True)
-    if point is not None or final:
+    status, pos, point, last = _scan(body, 0, head=True)
+    if status != END:
         return point
-    if _ANY_BODY_END.search(body) is None and body.find(b"embedgate") < 0:
-        return None  # nothing to find in a fragment: spare it the tokenizing
-    if len(body) > _EXACT_FALLBACK_LIMIT:
-        return _last_body_end_estimate(body)
-    last, point, _ = _scan(body, 0, head=False)
-    if point is not None:
+    return _fallback(body, pos, last, point)
+
+
+def _fallback(
+    body: bytes, pos: int, last: int = -1, marker: InsertionPoint | None = None
+) -> InsertionPoint | None:
+    """A page without a head end before ``<body>``, read on from ``pos`` (where the head scan
+    stopped, in the data state; ``last`` is the last ``</body>`` and ``marker`` the marker it
+    met): a data block anywhere leaves it alone; else the first marker, else the last
+    ``</body>``."""
+    if _ANY_BODY_END.search(body, pos) is None and body.find(b"embedgate", pos) < 0:
+        if marker is not None:
+            return marker
+        return None if last < 0 else InsertionPoint(last, last, "body")
+    if len(body) - pos > _EXACT_FALLBACK_LIMIT:
+        return marker or _last_body_end_estimate(body)
+    status, _, point, later = _scan(body, pos, head=False, marker=marker)
+    if status != END or point is not None:
         return point
+    last = max(last, later)
     return InsertionPoint(last, last, "body") if last >= 0 else None
