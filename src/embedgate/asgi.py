@@ -18,7 +18,7 @@ from .settings import Settings, Unpack
 from .web.endpoint import aanswer_token
 from .web.headers import Headers
 from .web.messages import PagePlan, SessionDecision, WebRequest, WebResponse
-from .web.page import headers_after_injection
+from .web.page import headers_after_injection, injected_length
 from .web.shell import MiddlewareBase
 from .web.snippet import request_binding
 from .web.token_request import MAX_BODY
@@ -348,16 +348,36 @@ class _PageSend:
         if body or not more_body:
             await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
 
+    async def _release_early(self, plan: PagePlan, more_body: bool) -> None:
+        snippet, cookie = await self.middleware.page_snippet(self.scope, plan)
+        injector = plan.injector
+        body = injector.release(snippet)
+        self.plan = None  # what follows goes straight to the server
+        if not injector.injected or snippet is None:
+            await self._send_start()
+        else:
+            length = (
+                injected_length(plan.headers, injector.added(snippet)) if more_body else len(body)
+            )
+            await self._send_start(headers_after_injection(plan.headers, length, cookie))
+        if body or not more_body:
+            await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
+
     async def _body(self, plan: PagePlan, message: Message) -> None:
         more_body = message.get("more_body", False)
         out = plan.injector.feed(message.get("body", b""))
-        if plan.injector.passthrough:  # over the buffer limit: stream it as it comes
-            telemetry.injection(False, "too_large")
+        if plan.injector.passthrough:  # over the buffer limit (or a data block): as it comes
+            telemetry.injection(
+                False, "too_large" if plan.injector.overflowed else "no_insertion_point"
+            )
             await self._send_start()
             if out or not more_body:
                 await self.send({"type": "http.response.body", "body": out, "more_body": more_body})
             if not more_body:
                 self.plan = None
+            return
+        if plan.injector.ready:  # the point is known: stream the rest as it comes
+            await self._release_early(plan, more_body)
             return
         if more_body:
             return

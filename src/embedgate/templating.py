@@ -295,7 +295,9 @@ class PageHelpers:
             return None
         return self._snippet(token, extract_csp_nonce(response_headers) or self.nonce())
 
-    def page_headers(self, headers: Headers, body_length: int, *, injected: bool) -> Headers | None:
+    def page_headers(
+        self, headers: Headers, body_length: int | None, *, injected: bool
+    ) -> Headers | None:
         """The response headers once the body carries a token (``no-store``, ``Vary:
         Cookie``, the session cookie if new), or None when nothing has to change."""
         if not (injected or self.carries_token):

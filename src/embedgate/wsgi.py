@@ -19,7 +19,7 @@ from .errors import EmbedgateError
 from .web.endpoint import answer_token
 from .web.headers import Headers
 from .web.messages import PagePlan, SessionDecision, WebRequest, WebResponse
-from .web.page import headers_after_injection
+from .web.page import headers_after_injection, injected_length
 from .web.shell import MiddlewareBase
 from .web.snippet import request_binding
 from .web.token_request import MAX_BODY
@@ -255,15 +255,26 @@ class _PageResponse:
         self.server_write = self.start_response(self.status, headers, self.exc_info)
         self.started = True
 
-    def _feed(self, chunk: bytes) -> bytes:
+    def _feed(self, chunk: bytes, *, last: bool = False) -> bytes:
         plan = self.plan
         if plan is None:
             return chunk
-        out = plan.injector.feed(chunk)
-        if plan.injector.passthrough:  # over the buffer limit: stream it as it comes
-            telemetry.injection(False, "too_large")
+        injector = plan.injector
+        out = injector.feed(chunk)
+        if injector.passthrough:  # over the buffer limit (or a data block): as it comes
+            telemetry.injection(False, "too_large" if injector.overflowed else "no_insertion_point")
             self.plan = None
             self._start(self.headers)
+        elif injector.ready:  # the point is known: stream the rest as it comes
+            self.plan = None
+            snippet, cookie = self.mw.page_snippet(self.environ, plan)
+            out = injector.release(snippet)
+            if not injector.injected or snippet is None:
+                self._start(self.headers)
+            else:
+                added = injector.added(snippet)
+                length = len(out) if last else injected_length(plan.headers, added)
+                self._start(_to_wsgi(headers_after_injection(plan.headers, length, cookie)))
         return out
 
     def _finish(self) -> bytes:
@@ -294,10 +305,12 @@ class _PageResponse:
     def _iterate(self) -> Generator[bytes, None, None]:
         assert self.app_iter is not None
         try:
-            for chunk in self.app_iter:
+            # A list's last chunk is known: its page gets an exact Content-Length.
+            count = len(self.app_iter) if isinstance(self.app_iter, list | tuple) else -1
+            for index, chunk in enumerate(self.app_iter):
                 if self.status is None:
                     raise RuntimeError("WSGI app yielded body data before start_response")
-                out = self._feed(chunk)
+                out = self._feed(chunk, last=index == count - 1)
                 if out:
                     yield out
             if self.status is None:

@@ -278,7 +278,17 @@ def wsgi_app(response: Response) -> Any:
 
 def _tree(data: bytes) -> bytes:
     parser = html5lib.HTMLParser(namespaceHTMLElements=False)
-    return ET.tostring(parser.parse(data, scripting=True, transport_encoding="latin-1"))
+    return _serialise(parser.parse(data, scripting=True, transport_encoding="latin-1"))
+
+
+def _serialise(doc: Any) -> bytes:
+    """The tree without comments: a comment before <head> moves into the head once our
+    elements open it, which changes nothing a page can see."""
+    for parent in list(doc.iter()):
+        for child in list(parent):
+            if child.tag is ET.Comment:
+                _remove(parent, child)
+    return ET.tostring(doc)
 
 
 def _without_ours(data: bytes) -> Any:
@@ -322,7 +332,7 @@ def _check_parsed(original: bytes, out: bytes, point: tuple[str, int], payload: 
     before = original
     if point[0] == "marker":
         before = original[: point[1]] + original[point[1] + len(MARKER) :]
-    assert ET.tostring(doc) == _tree(before)
+    assert _serialise(doc) == _tree(before)
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s.kind)
@@ -360,7 +370,10 @@ def test_injection_fuzz(shell: Shell, page: Page, data: st.DataObject) -> None:
         assert rest == original[:offset] + original[offset + len(MARKER) :]
     else:
         assert rest == original
-    assert result.all("content-length") == [str(len(result.body))]
+    # Released at the head, a stream without a declared length stays unframed by us.
+    declared = any(n == b"content-length" for n, _ in response.headers)
+    lengths = result.all("content-length")
+    assert lengths == [str(len(result.body))] or (not lengths and not declared)
     assert result.header("transfer-encoding") is None
     assert result.header("etag") is None
     assert result.header("x-app") == "kept"

@@ -308,12 +308,9 @@ def test_unknown_embedgate_keys_in_app_config_fail_at_start_up() -> None:
         EmbedGate(app)
 
 
-def test_streams_files_json_and_errors_pass_untouched(client: FlaskClient) -> None:
+def test_files_json_and_errors_pass_untouched(client: FlaskClient) -> None:
+    # Streamed pages are injected: see test_streamed_pages_are_injected_at_the_head...
     app = client.application
-
-    @app.get("/stream")
-    def stream() -> Response:
-        return Response(stream_with_context(iter([PAGE])), mimetype="text/html")
 
     @app.get("/file")
     def file() -> Response:
@@ -326,7 +323,7 @@ def test_streams_files_json_and_errors_pass_untouched(client: FlaskClient) -> No
         return {"html": PAGE}
 
     client.post("/login/alice")
-    for path in ("/stream", "/file", "/json", "/missing"):
+    for path in ("/file", "/json", "/missing"):
         response = client.get(path)
         assert blocks(response.get_data(as_text=True)) == [], path
         assert response.headers.get("Cache-Control") != "private, no-store", path
@@ -409,3 +406,45 @@ def test_a_block_the_template_wrote_after_the_head_gets_no_second_one() -> None:
         body = client.get("/late").get_data()
     assert body.count(b'id="embedgate-token"') == 1
     assert body.index(b'id="embedgate-token"') > body.index(b"</head>")
+
+
+def test_streamed_pages_are_injected_at_the_head_and_the_rest_streams() -> None:
+    from flask import stream_template_string
+
+    app, _ = make_app()
+    asked: list[str] = []
+
+    @app.get("/gen")
+    def gen() -> Response:
+        def pieces() -> Iterator[str]:
+            yield "<html><head><title>s</title></head><body>"
+            asked.append("more")
+            yield "<p>later</p></body></html>"
+
+        return Response(stream_with_context(pieces()), mimetype="text/html")
+
+    @app.get("/tpl")
+    def tpl() -> Response:
+        return Response(
+            stream_template_string("<html><head></head><body>{{ n }}</body></html>", n=7),
+            mimetype="text/html",
+        )
+
+    with app.test_client() as client:
+        client.post("/login/alice")
+        response = client.get("/gen", buffered=False)
+        parts = iter(response.response)
+        first = next(parts)
+        assert not asked, "the head must go out before the app makes the rest"
+        assert first.count(b'id="embedgate-token"') == 1
+        assert first.endswith(b"</head><body>")
+        assert b"".join(parts) == b"<p>later</p></body></html>"
+        response.close()
+        assert response.headers.get("Content-Length") is None
+        assert response.headers["Cache-Control"] == "private, no-store"
+        body = client.get("/tpl").get_data()
+        assert body.count(b'id="embedgate-token"') == 1
+        assert body.index(b'id="embedgate-token"') < body.index(b"</head>")
+        assert body.endswith(b"<body>7</body></html>")
+        client.post("/logout")
+        assert b"embedgate-token" not in client.get("/gen").get_data()

@@ -157,11 +157,23 @@ CASES: tuple[Case, ...] = (
         expect="untouched",
     ),
     Case(
+        # No head: the point needs the whole body, which outgrows the buffer.
         "stream-over-limit",
-        chunks=pieces(b"<html><head></head><body>" + b"y" * (3 * BUFFER_LIMIT) + b"</body>", 16384),
+        chunks=pieces(b"<html><body>" + b"y" * (3 * BUFFER_LIMIT) + b"</body>", 16384),
         headers=(("Cache-Control", "public, max-age=60"), ("ETag", '"stream"')),
         content_length=False,
         expect="untouched",
+    ),
+    Case(
+        # A head: injected at </head>, the rest streamed as it comes (never buffered).
+        "stream-past-the-head",
+        chunks=pieces(b"<html><head></head><body>" + b"y" * (3 * BUFFER_LIMIT) + b"</body>", 16384),
+        content_length=False,
+    ),
+    Case(
+        # Released at </head> with the length declared: the new one is the old plus the snippet.
+        "stream-past-the-head-with-length",
+        chunks=pieces(b"<html><head></head><body>" + b"y" * (BUFFER_LIMIT // 2) + b"</body>", 4096),
     ),
     Case("length-over-limit", chunks=(BIG_PAGE,), expect="untouched"),
     Case(

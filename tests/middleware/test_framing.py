@@ -126,3 +126,95 @@ def test_rewritten_response_never_has_both_transfer_encoding_and_length(kind: st
     assert len(find_snippets(result.body)) == 1
     assert result.header("transfer-encoding") is None
     assert result.header("content-length") == str(len(result.body))
+
+
+HEAD_PART = b"<html><head><title>t</title></head><body>"
+TAIL_PART = b"<p>later</p></body></html>"
+
+
+def test_asgi_stream_is_released_at_the_head_not_buffered_to_the_end() -> None:
+    sent: list[dict[str, Any]] = []
+    seen_before_second: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/html")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": HEAD_PART, "more_body": True})
+        seen_before_second.append(len(sent))  # what reached the server so far
+        await send({"type": "http.response.body", "body": TAIL_PART})
+
+    middleware = EmbedgateMiddleware(app, make_engine(), user_resolver=lambda s: {"sub": "a"})
+
+    async def run() -> None:
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/",
+            "root_path": "",
+            "scheme": "http",
+            "query_string": b"",
+            "headers": [(b"host", b"testserver")],
+        }
+
+        async def receive() -> Any:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: Any) -> None:
+            sent.append(dict(message))
+
+        await middleware(scope, receive, send)
+
+    anyio.run(run)
+    assert seen_before_second == [2], "start and the head must be sent before the rest exists"
+    first = sent[1]["body"]
+    assert len(find_snippets(first)) == 1
+    assert first.endswith(b"</head><body>")
+    names = {bytes(n).lower() for n, _ in sent[0]["headers"]}
+    assert b"content-length" not in names
+    assert b"transfer-encoding" not in names
+    assert sent[2]["body"] == TAIL_PART
+
+
+def test_wsgi_stream_is_released_at_the_head_not_buffered_to_the_end() -> None:
+    asked_for_more: list[bool] = []
+
+    def app(environ: Any, start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        yield HEAD_PART
+        asked_for_more.append(True)
+        yield TAIL_PART
+
+    middleware = EmbedgateWSGIMiddleware(app, make_engine(), user_resolver=lambda e: {"sub": "a"})
+    started: list[Any] = []
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+    }
+    iterable = middleware(environ, lambda status, headers, exc_info=None: started.append(headers))
+    parts = iter(iterable)
+    first = next(parts)
+    assert not asked_for_more, "the head must reach the server before the app makes the rest"
+    assert started
+    assert len(find_snippets(first)) == 1
+    assert "content-length" not in {n.lower() for n, _ in started[0]}
+    assert list(parts) == [TAIL_PART]
+    iterable.close()  # type: ignore[attr-defined]
+
+
+def test_declared_length_of_a_stream_grows_by_the_snippet() -> None:
+    page = HEAD_PART + TAIL_PART
+
+    def app(environ: Any, start_response: Any) -> Iterable[bytes]:
+        start_response(
+            "200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(page)))]
+        )
+        yield HEAD_PART
+        yield TAIL_PART
+
+    middleware = EmbedgateWSGIMiddleware(app, make_engine(), user_resolver=lambda e: {"sub": "a"})
+    result = wsgi_direct(middleware, "GET", "/")
+    assert len(find_snippets(result.body)) == 1
+    assert result.header("content-length") == str(len(result.body))

@@ -15,7 +15,7 @@ Per-app state (engine, gate) lives in ``app.extensions["embedgate"]``; per-reque
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -31,6 +31,7 @@ from ..token import EmbedToken
 from ..web.endpoint import answer_token
 from ..web.gate import WebGate
 from ..web.headers import Headers
+from ..web.injection import HtmlInjector
 from ..web.messages import WebResponse
 from ..web.session import read_session_cookie
 from ..web.snippet import request_binding
@@ -100,6 +101,25 @@ def _exempt_from_csrf(app: Flask, blueprint: Blueprint) -> None:
     exempt = getattr(csrf, "exempt", None)
     if callable(exempt) and blueprint.name not in getattr(csrf, "_exempt_blueprints", ()):
         exempt(blueprint)
+
+
+def _inject_stream(
+    body: Iterable[bytes | str], injector: HtmlInjector, snippet: str
+) -> Iterator[bytes]:
+    try:
+        for chunk in body:
+            out = injector.feed(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
+            if injector.ready:
+                out = injector.release(snippet)
+            if out:
+                yield out
+        tail = injector.finish(snippet)
+        if tail:
+            yield tail
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
 
 
 class EmbedGate:
@@ -271,8 +291,10 @@ class EmbedGate:
         if 300 <= response.status_code < 400 or response.mimetype == "text/html":
             self._check_user(_state())
         page = g.get(_PAGE)
-        if response.is_streamed or response.direct_passthrough:
+        if response.direct_passthrough:
             return response
+        if response.is_streamed:
+            return self._streamed(response)
         headers = Headers.from_wsgi(response.headers.to_wsgi_list())
         injector = page_injector(
             _state().gate, request.method, response.status_code, headers, response.get_data
@@ -296,6 +318,26 @@ class EmbedGate:
         if new is not None:
             response.headers.clear()
             response.headers.extend(new.to_wsgi())
+        return response
+
+    def _streamed(self, response: Response) -> Response:
+        """A streamed page (a generator, ``stream_template``): injected as it passes, the
+        rest forwarded as it comes once the insertion point is behind. The headers go first,
+        so they are those of a page holding a token whether or not one finds its place."""
+        state = _state()
+        headers = Headers.from_wsgi(response.headers.to_wsgi_list())
+        if not state.gate.wants_injection(request.method, response.status_code, headers):
+            return response
+        page = self.helpers()
+        snippet = page.page_snippet(headers)
+        if snippet is None:
+            return response
+        injector = state.gate.injector(headers)
+        new = page.page_headers(headers, None, injected=True)
+        if new is not None:
+            response.headers.clear()
+            response.headers.extend(new.to_wsgi())
+        response.response = _inject_stream(response.response, injector, snippet)
         return response
 
     def _nonce(self) -> str | None:

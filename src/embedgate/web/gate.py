@@ -484,7 +484,7 @@ class WebGate:
         )
 
     def page_headers(
-        self, headers: Headers, body_length: int, decision: SessionDecision
+        self, headers: Headers, body_length: int | None, decision: SessionDecision
     ) -> Headers:
         return Headers(headers_after_injection(headers.raw, body_length, decision.set_cookie))
 

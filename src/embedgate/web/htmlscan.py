@@ -85,7 +85,7 @@ def _is_block(attrs: bytes) -> bool:
     return False
 
 
-def _script_end(body: bytes, pos: int) -> int:
+def _script_end(body: bytes | bytearray, pos: int) -> int:
     """Where the end tag of a script whose content starts at ``pos`` ends, or -1 (EOF).
 
     Follows the script data (double) escaped states: inside ``<!-- <script>`` a
@@ -115,7 +115,7 @@ POINT, NONE, END, MORE = "point", "none", "end", "more"
 
 
 def _scan(
-    body: bytes,
+    body: bytes | bytearray,
     pos: int,
     *,
     head: bool,
@@ -139,7 +139,7 @@ def _scan(
     while True:
         start = find(b"<", pos)
         if start < 0:
-            return END, size, marker, last_body_end
+            return (END if eof else MORE), size, marker, last_body_end
         pos = start
         nxt = body[pos + 1 : pos + 2]
         if not nxt and not eof:
@@ -168,7 +168,7 @@ def _scan(
                     return (NONE if eof else MORE), start, marker, last_body_end
                 pos += 1
                 continue
-            name = m.group(1).lower()
+            name = bytes(m.group(1)).lower()
             if name == b"head" and head:
                 return POINT, pos, marker or InsertionPoint(pos, pos, "head"), last_body_end
             if name == b"body":
@@ -181,7 +181,7 @@ def _scan(
             m = _START_TAG.match(body, pos)
             if m is None:  # cut short by the end of the page
                 return (NONE if eof else MORE), start, marker, last_body_end
-            name = m.group(1).lower()
+            name = bytes(m.group(1)).lower()
             pos = m.end()
             if name in _RAW:
                 close = _CLOSERS[name].search(body, pos)
@@ -211,7 +211,7 @@ _EXACT_FALLBACK_LIMIT = 256 * 1024
 _BODY_END_TAG = re.compile(rb"</(?i:body)(?=[\t\n\f\r />])")
 
 
-def _last_body_end_estimate(body: bytes) -> InsertionPoint | None:
+def _last_body_end_estimate(body: bytes | bytearray) -> InsertionPoint | None:
     """A large page without a head: the last ``</body>`` not inside a comment or a script,
     judged locally (tokenizing a large body in Python costs too much)."""
     ends = [m.start() for m in _BODY_END_TAG.finditer(body)]
@@ -244,7 +244,7 @@ def find_insertion_point(body: bytes) -> InsertionPoint | None:
 
 
 def _fallback(
-    body: bytes, pos: int, last: int = -1, marker: InsertionPoint | None = None
+    body: bytes | bytearray, pos: int, last: int = -1, marker: InsertionPoint | None = None
 ) -> InsertionPoint | None:
     """A page without a head end before ``<body>``, read on from ``pos`` (where the head scan
     stopped, in the data state; ``last`` is the last ``</body>`` and ``marker`` the marker it

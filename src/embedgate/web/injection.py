@@ -8,6 +8,9 @@ Driving it from a shell (ASGI shown; WSGI is the same loop over the app's iterab
         out = inj.feed(chunk)
         if inj.passthrough:              # gave up: send the ORIGINAL start once, then `out`
             ...
+        elif inj.ready:                  # the point is known: no need to wait for the end
+            body = inj.release(snippet)  # then send start (rewritten headers) and `body`;
+            ...                          # later chunks: feed() returns them as they are
         # after the last chunk (more_body False / iterable exhausted):
         if inj.passthrough:
             tail = inj.finish()          # b""
@@ -18,11 +21,12 @@ Driving it from a shell (ASGI shown; WSGI is the same loop over the app's iterab
                 headers = response_headers_after_injection(headers, len(body))
             # send start with `headers`, then `body`
 
-The snippet can only be placed once the whole body is known (a marker anywhere wins over
-``</head>``; a page already carrying the snippet must be left alone), so the injector buffers
-up to ``limit`` bytes and emits nothing before :meth:`HtmlInjector.finish`. Past the limit it
-gives up: everything buffered is returned unchanged, in order, and later chunks pass straight
-through. Streaming HTML thus costs at most ``limit`` bytes of latency and memory.
+The injector holds the body back only until the insertion point is known: for a page with a
+head, up to its ``</head>`` (:attr:`HtmlInjector.ready`: the shell then renders the snippet,
+sends the headers and :meth:`HtmlInjector.release` returns the bytes so far, and the rest of
+the stream passes as it comes). A page without a head end is held to its end. Past ``limit``
+bytes it gives up: everything buffered is returned unchanged, in order, and later chunks pass
+straight through.
 
 Only ASCII-compatible charsets are handled, by searching the raw bytes: no decoding, so the
 page's bytes round-trip exactly. UTF-16/UTF-32 (declared or BOM-marked), stateful ISO-2022
@@ -36,8 +40,8 @@ import codecs
 from functools import lru_cache
 
 from .headers import Headers, HeadersLike, parse_content_type
+from .htmlscan import END, MORE, InsertionPoint, _fallback, _scan, find_insertion_point
 from .htmlscan import MARKER as _MARKER
-from .htmlscan import InsertionPoint, find_insertion_point
 
 __all__ = [
     "DEFAULT_BUFFER_LIMIT",
@@ -158,25 +162,34 @@ def _splice(body: bytes, point: InsertionPoint, data: bytes) -> bytes:
 
 
 class HtmlInjector:
-    """Incremental driver: buffer body chunks up to ``limit`` bytes, inject at :meth:`finish`.
+    """Incremental driver: buffer body chunks until the insertion point is known.
 
-    :meth:`feed` returns the bytes to send now: ``b""`` while buffering; once the body has
-    outgrown ``limit`` (or the charset is unusable) the whole buffer, then each chunk as is.
-    :attr:`passthrough` tells the shell it must send the original headers. Not thread-safe;
-    one instance per response.
+    :meth:`feed` returns the bytes to send now: ``b""`` while buffering. Once the point is
+    known before the end of the body (``</head>`` passed, the usual case), :attr:`ready`
+    turns true: the shell renders the snippet and calls :meth:`release`, which returns the
+    buffered bytes with it; later chunks then pass straight through (a stream is never held
+    back past its insertion point). A page whose point needs the whole body (no head) is
+    injected at :meth:`finish`. Once the body has outgrown ``limit`` (or the charset or a
+    data block says no) :attr:`passthrough` turns true and ``feed`` returns the whole buffer,
+    then each chunk as is: the shell must send the original headers. Not thread-safe; one
+    instance per response.
     """
 
     __slots__ = (
         "_charset",
-        "_chunks",
+        "_data",
         "_declined",
         "_finished",
         "_injected",
         "_limit",
+        "_marker",
         "_overflowed",
         "_point",
         "_point_known",
-        "_size",
+        "_released",
+        "_scan_at",
+        "_scan_last",
+        "_scan_state",
     )
 
     def __init__(self, *, charset: str | None = None, limit: int = DEFAULT_BUFFER_LIMIT) -> None:
@@ -184,18 +197,24 @@ class HtmlInjector:
             raise ValueError("limit must be >= 0")
         self._charset = charset
         self._limit = limit
-        self._chunks: list[bytes] = []
-        self._size = 0
+        self._data: bytes | bytearray = b""
         self._overflowed = False
         self._declined = bool(charset) and not is_ascii_compatible(charset or "")
         self._finished = False
         self._injected = False
+        self._released = False
         self._point: InsertionPoint | None = None
         self._point_known = False
+        # Where the head scan resumes, the marker it met, the last </body>; state "head"
+        # while scanning the head, "rest" once the point needs the whole body.
+        self._scan_at = 0
+        self._scan_last = -1
+        self._marker: InsertionPoint | None = None
+        self._scan_state = "head"
 
     @property
     def passthrough(self) -> bool:
-        """True once the injector has given up (overflow or unusable charset)."""
+        """True once the injector has given up (overflow, unusable charset, data block)."""
         return self._overflowed or self._declined
 
     @property
@@ -205,65 +224,135 @@ class HtmlInjector:
 
     @property
     def injected(self) -> bool:
-        """True if :meth:`finish` inserted the snippet (headers must then be rewritten)."""
+        """True if the snippet went in (headers must then be rewritten)."""
         return self._injected
+
+    @property
+    def ready(self) -> bool:
+        """True when the insertion point is known before the end: call :meth:`release`."""
+        return self._point_known and self._point is not None and not self._released
+
+    @property
+    def released(self) -> bool:
+        """True once :meth:`release` has run: later chunks pass through as fed."""
+        return self._released
 
     @property
     def buffered(self) -> int:
         """Bytes held back so far."""
-        return self._size
+        return len(self._data)
 
     def feed(self, chunk: bytes) -> bytes:
         """Take the next body chunk; return the bytes to emit now (possibly ``b""``)."""
         if self._finished:
             raise RuntimeError("feed() after finish()")
-        if self.passthrough:
+        if self.passthrough or self._released:
             return bytes(chunk)
-        self._chunks.append(bytes(chunk))
-        self._size += len(chunk)
-        if self._size <= self._limit:
+        if not chunk:
             return b""
-        self._overflowed = True
-        return self._drain()
+        data = self._data
+        if not data:
+            self._data = data = bytes(chunk)
+        else:
+            if not isinstance(data, bytearray):
+                self._data = data = bytearray(data)
+            data += chunk
+        if len(data) > self._limit:
+            self._overflowed = True
+            return self._drain()
+        if not self._point_known and self._scan_state == "head" and b">" in chunk:
+            # Every token that decides ends with ">": no need to look before one arrives.
+            self._scan_head(eof=False)
+            if self._declined:
+                return self._drain()
+        return b""
+
+    def _scan_head(self, *, eof: bool) -> None:
+        data = self._data
+        if self._scan_at == 0:
+            if len(data) < 4 and not eof:  # a byte-order mark is not known yet
+                return
+            if data.startswith(_UTF16_BOMS):
+                self._declined = True
+                return
+        status, pos, point, last = _scan(
+            data,
+            self._scan_at,
+            head=True,
+            eof=eof,
+            marker=self._marker,
+        )
+        self._scan_last = max(self._scan_last, last)
+        if status == MORE:
+            self._scan_at, self._marker = pos, point
+        elif status == END:
+            self._scan_at, self._marker, self._scan_state = pos, point, "rest"
+        else:
+            self._point, self._point_known = point, True
+            if point is None:
+                self._declined = True  # a data block: the page keeps its own
 
     def _drain(self) -> bytes:
-        out = b"".join(self._chunks)
-        self._chunks = []
-        self._size = 0
+        out = bytes(self._data)
+        self._data = b""
         return out
 
-    def _body(self) -> bytes:
-        # Join once and keep the result, so insertion_point() + finish() do not copy twice.
-        if len(self._chunks) != 1:
-            self._chunks = [b"".join(self._chunks)]
-        return self._chunks[0]
-
     def insertion_point(self) -> InsertionPoint | None:
-        """Where :meth:`finish` would inject into what was fed, or ``None`` if it would not.
+        """Where the snippet goes into what was fed, or ``None`` if it would not.
 
-        Call after the last chunk, to skip minting a token for a page that will not take it.
+        Known early when :attr:`ready`; otherwise call after the last chunk, to skip minting
+        a token for a page that will not take it.
         """
-        if self.passthrough or self._finished:
+        if self.passthrough or self._finished or self._released:
             return None
         if not self._point_known:
-            body = self._body()
-            self._point = None if body.startswith(_UTF16_BOMS) else find_insertion_point(body)
-            self._point_known = True
+            if self._scan_state == "head":
+                self._scan_head(eof=True)
+                if self._declined:
+                    return None
+            if not self._point_known:
+                self._point = _fallback(
+                    bytes(self._data), self._scan_at, self._scan_last, self._marker
+                )
+                self._point_known = True
         return self._point
+
+    def release(self, snippet: str | bytes | None) -> bytes:
+        """Once :attr:`ready`: the bytes held so far, with ``snippet`` in place (unchanged
+        when it is ``None``). Later chunks pass through :meth:`feed` as they come."""
+        if not self.ready:
+            raise RuntimeError("release() before the insertion point is known")
+        point = self._point
+        assert point is not None
+        body = self._drain()
+        self._released = True
+        if snippet is None:
+            return body
+        self._injected = True
+        return _splice(body, point, _snippet_bytes(snippet))
+
+    def added(self, snippet: str | bytes) -> int:
+        """How many bytes injecting ``snippet`` adds to the body (for a known length)."""
+        point = self._point
+        replaced = 0 if point is None else point.end - point.start
+        return len(snippet) - replaced
 
     def finish(self, snippet: str | bytes | None = None) -> bytes:
         """End of body: return the remaining bytes, with ``snippet`` injected if possible.
 
-        In passthrough mode this is ``b""`` (everything was already returned by :meth:`feed`).
-        With ``snippet=None`` the buffered body is returned unchanged.
+        ``b""`` in passthrough mode or after :meth:`release` (everything was returned
+        already). With ``snippet=None`` the buffered body is returned unchanged.
         """
         if self._finished:
             raise RuntimeError("finish() called twice")
-        if self.passthrough:
+        if self.passthrough or self._released:
             self._finished = True
             return b""
         data = None if snippet is None else _snippet_bytes(snippet)
         point = self.insertion_point()
+        if self.passthrough:  # the last look found a data block
+            self._finished = True
+            return self._drain()
         body = self._drain()
         self._finished = True
         if data is None or point is None:

@@ -63,8 +63,20 @@ def _merge_vary(values: list[bytes]) -> bytes:
     return b", ".join(tokens)
 
 
+def injected_length(raw: Iterable[tuple[bytes, bytes]], added: int) -> int | None:
+    """The length of a streamed body once injected: the app's ``Content-Length`` plus what
+    the snippet adds, or None when the app declared none (the server frames it)."""
+    for name, value in raw:
+        if name.lower() == b"content-length":
+            try:
+                return int(value) + added
+            except ValueError:
+                return None
+    return None
+
+
 def headers_after_injection(
-    raw: Iterable[tuple[bytes, bytes]], body_length: int, set_cookie: bytes | None = None
+    raw: Iterable[tuple[bytes, bytes]], body_length: int | None, set_cookie: bytes | None = None
 ) -> RawHeaders:
     """The app's headers fit for its body once it carries a token, in one pass.
 
@@ -83,7 +95,8 @@ def headers_after_injection(
                 vary.append(pair[1])
             continue
         out.append(pair)
-    out.append((b"content-length", str(body_length).encode("ascii")))
+    if body_length is not None:  # else streamed with no length: the server frames it
+        out.append((b"content-length", str(body_length).encode("ascii")))
     out.append((b"cache-control", _PRIVATE))
     out.append((b"vary", _merge_vary(vary) if vary else b"Cookie"))
     if set_cookie is not None:
