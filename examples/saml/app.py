@@ -22,6 +22,7 @@ import json
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -253,7 +254,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         if response is None or response.assertion is None:
             # pysaml2 refuses some responses by returning None: say why from the XML.
             return failed(diagnose(encoded))
-        if not state.first_use(response.assertion.id):
+        # Remembered while the assertion is valid (pysaml2 sets not_on_or_after, epoch s).
+        valid_for = float(getattr(response, "not_on_or_after", 0) or 0) - time.time() + 60
+        if not state.first_use(response.assertion.id, ttl=max(state.ttl, valid_for)):
             return failed("replayed")
         claims = pysaml2_claims(response)
         session.clear()
