@@ -48,7 +48,7 @@ def test_core_shells_and_local_providers_import_and_sign_without_extras() -> Non
         import embedgate, embedgate.asgi, embedgate.wsgi, embedgate.templating
         from embedgate import Engine, Principal
         from embedgate.providers import get_profile
-        engine = Engine.from_settings(secret="x" * 40, environ={})
+        engine = Engine.from_settings(secret="dep-Qm7vX2kL9pR4tZ8wB1nC6yD3fG5hJ0s", environ={})
         token = engine.service.get_token(Principal(subject="alice"), "s" * 40)
         assert token.subject == "alice"
         for name in ("metabase", "tableau", "looker"):

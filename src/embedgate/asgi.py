@@ -15,6 +15,7 @@ from . import telemetry
 from .engine import Engine
 from .errors import ConfigurationError, EmbedgateError
 from .settings import Settings, Unpack
+from .web.cache_policy import private_headers
 from .web.endpoint import aanswer_token
 from .web.headers import Headers
 from .web.messages import PagePlan, SessionDecision, WebRequest, WebResponse
@@ -270,6 +271,13 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
             return ask
         return await aanswer_token(self.gate, principal, await self.session(scope), ask.resource)
 
+    async def logged_in(self, scope: Scope) -> bool:
+        """Whether this request has a user tokens are minted for (errors count as yes)."""
+        try:
+            return self.gate.principal_for(await self.user(scope)) is not None
+        except EmbedgateError:
+            return True
+
     async def page_snippet(self, scope: Scope, plan: PagePlan) -> tuple[bytes | None, bytes | None]:
         """The snippet for a finished page and the cookie to set with it; (None, None)
         to leave the page alone (anonymous, refused, nowhere to put it)."""
@@ -319,14 +327,16 @@ class _PageSend:
                     # Any iterable is allowed (ASGI): read it once, send the copy.
                     headers = [] if headers is None else list(headers)
                     message = {**message, "headers": headers}
-                self.plan = self.middleware.gate.page_plan(
-                    self.scope.get("method", "GET"), message["status"], headers
-                )
+                raw = headers
+                method = self.scope.get("method", "GET")
+                self.plan = self.middleware.gate.page_plan(method, message["status"], raw)
                 if self.plan is not None:
                     self.start = message
                     return
                 if 300 <= message["status"] < 400:  # after a log-in or a log-out, typically
                     await self.middleware.check_user(self.scope)
+                if self._carries_token() or await self._private_head(method, message):
+                    message = {**message, "headers": private_headers(raw)}
             await self.send(message)
         elif message["type"] == "http.response.body":
             await self._body(plan, message)
@@ -335,11 +345,29 @@ class _PageSend:
             await self._release(plan.injector.finish(None), more_body=True)
             await self.send(message)
 
+    def _carries_token(self) -> bool:
+        """Whether a template helper put a token in this response (see PageHelpers)."""
+        page = self.scope.get(PAGE_KEY)
+        return bool(getattr(page, "carries_token", False))
+
+    async def _private_head(self, method: str, start: Message) -> bool:
+        """A HEAD whose GET would carry a token answers with the same headers."""
+        if method.upper() != "HEAD":
+            return False
+        gate = self.middleware.gate
+        if gate.page_plan("GET", start["status"], start.get("headers") or []) is None:
+            return False
+        return await self.middleware.logged_in(self.scope)
+
     async def _send_start(self, headers: list[tuple[bytes, bytes]] | None = None) -> None:
-        """Send the held start once: as the app made it, or with ``headers``."""
+        """Send the held start once: as the app made it, or with ``headers``. A page a
+        template helper put a token in leaves private whatever the app set."""
         start, self.start = self.start, None
-        if start is not None:
-            await self.send(start if headers is None else {**start, "headers": headers})
+        if start is None:
+            return
+        if headers is None and self._carries_token():
+            headers = private_headers(start.get("headers") or [])
+        await self.send(start if headers is None else {**start, "headers": headers})
 
     async def _release(self, body: bytes, *, more_body: bool) -> None:
         """Send the held start as the app made it, then ``body``; stop injecting."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -19,7 +20,7 @@ from typing import Any, Final
 
 from .audit import load_hook
 from .errors import ConfigurationError
-from .secret import Secret
+from .secret import Secret, redact
 
 PREFIX: Final = "EMBEDGATE_"
 MODES: Final = ("token", "sso", "api_key")
@@ -30,6 +31,24 @@ ENVIRONMENTS: Final = (
 )
 
 Parser = Callable[[str, Any], Any]
+
+DAY: Final = 86_400
+# Every number a setting may hold: finite, within (low, high) inclusive. A value outside
+# is refused at start-up with the bound in the message (EMBEDGATE_LEEWAY=1e12 would make
+# verify() accept tokens that expired decades ago).
+NUMERIC_BOUNDS: Final[dict[str, tuple[float, float]]] = {
+    "ttl": (1, DAY),
+    "max_ttl": (1, DAY),
+    "min_remaining": (0, 3600),
+    "refresh_margin": (0, DAY),
+    "leeway": (0, 300),
+    "token_size_budget": (64, 1_048_576),
+    "cache_size": (1, 10_000_000),
+    "max_inject_bytes": (1, 1 << 30),
+    "rate_limit": (1, 1_000_000),
+    "user_rate_limit": (1, 1_000_000),
+    "user_sessions": (1, 100_000),
+}
 
 
 def _str(name: str, value: Any) -> str:
@@ -62,12 +81,18 @@ def _int(name: str, value: Any) -> int:
 def _opt_float(name: str, value: Any) -> float | None:
     if value is None or value == "":
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    try:
-        return float(str(value).strip())
-    except ValueError:
-        raise ConfigurationError(name, f"expected a number of seconds, got {value!r}") from None
+    if isinstance(value, bool):
+        raise ConfigurationError(name, "expected a number of seconds, got a boolean")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        try:
+            number = float(str(value).strip())
+        except (ValueError, OverflowError):
+            raise ConfigurationError(name, f"expected a number of seconds, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ConfigurationError(name, f"expected a finite number of seconds, got {value!r}")
+    return number
 
 
 def _bool(name: str, value: Any) -> bool:
@@ -257,6 +282,9 @@ class Config:
     redis_url: str | None = setting(
         None, _opt_str, "redis://, rediss:// or unix:// URL of a shared cache"
     )
+    redis_encrypt: bool = setting(
+        False, _bool, "encrypt cached tokens in Redis (AES-GCM, key derived from the signing key)"
+    )
     # -- web
     prefix: str = setting("/_embedgate", _str, "URL prefix of the token endpoint, script, JWKS")
     cookie_name: str = setting("embedgate_session", _str, "embedgate's session cookie")
@@ -265,6 +293,12 @@ class Config:
     max_inject_bytes: int = setting(1_048_576, _int, "largest HTML body buffered for injection")
     allow_get: bool = setting(False, _bool, "let the token endpoint answer GET")
     rate_limit: int = setting(30, _int, "token endpoint requests per session per minute")
+    user_rate_limit: int = setting(
+        120, _int, "token endpoint requests per user per minute, all sessions together"
+    )
+    user_sessions: int = setting(
+        20, _int, "sessions per user whose tokens the in-process cache keeps (oldest evicted)"
+    )
     # -- operations
     audit_key: Secret | None = setting(
         None,
@@ -284,20 +318,14 @@ class Config:
         self._validate()
 
     def _validate(self) -> None:
-        for name in (
-            "ttl",
-            "max_ttl",
-            "token_size_budget",
-            "cache_size",
-            "max_inject_bytes",
-            "rate_limit",
-        ):
-            if getattr(self, name) <= 0:
+        for name, (low, high) in NUMERIC_BOUNDS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not math.isfinite(value) or not low <= value <= high:
                 raise ConfigurationError(
-                    env_name(name), f"must be positive, got {getattr(self, name)}"
+                    env_name(name), f"must lie between {low:g} and {high:g}, got {value!r}"
                 )
-        if self.min_remaining < 0:
-            raise ConfigurationError(env_name("min_remaining"), "must be >= 0")
         if self.private_key is not None and self.private_key_file is not None:
             raise ConfigurationError(
                 "EMBEDGATE_PRIVATE_KEY",
@@ -391,7 +419,7 @@ class Config:
             if f.metadata.get("secret"):
                 shown.append(f"{f.name}={'<set>' if value else '<unset>'}")
             elif value != f.default:
-                shown.append(f"{f.name}={value!r}")
+                shown.append(f"{f.name}={redact(repr(value))}")
         return f"Config({', '.join(shown)})"
 
     __str__ = __repr__

@@ -15,9 +15,11 @@ class ConfigurationError(EmbedgateError, ValueError):
     """A setting is missing or wrong; raised at start-up, before anything is served."""
 
     def __init__(self, setting: str, problem: str) -> None:
+        from .secret import redact  # a quoted value may be a URL holding a password
+
         self.setting = setting
-        self.problem = problem
-        super().__init__(f"{setting}: {problem}")
+        self.problem = redact(problem)
+        super().__init__(f"{setting}: {self.problem}")
 
 
 class KeyConfigurationError(ConfigurationError):

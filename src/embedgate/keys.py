@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import collections
 import hashlib
+import itertools
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -119,6 +122,47 @@ def _check_hmac_secret(algorithm: str, secret: bytes, setting: str) -> None:
             setting,
             f"{algorithm} needs a secret of at least {minimum} bytes, got {len(secret)}",
         )
+    weakness = secret_weakness(secret)
+    if weakness is not None:
+        raise KeyConfigurationError(
+            setting,
+            f"the secret is too easy to guess ({weakness}); "
+            "make a random one with `embedgate keygen`",
+        )
+
+
+MIN_DISTINCT_BYTES: Final = 10
+MIN_ESTIMATED_BITS: Final = 96
+MIN_DISTINCT_TRIGRAMS: Final = 0.6
+MAX_SEQUENTIAL: Final = 0.8
+
+
+def secret_weakness(secret: bytes) -> str | None:
+    """Why ``secret`` looks chosen by a person rather than drawn at random, or None.
+
+    Rules every 32-byte random secret passes (raw bytes, hex, base64): at least 10 distinct
+    bytes; no repetition of a shorter unit (``"changeme" * 4``); an order-0 entropy
+    estimate of at least 96 bits; at least 60 % distinct 3-byte substrings (repeated
+    words); at most 80 % of neighbours one apart (``"abcdef..."``, ``"123456..."``).
+    """
+    secret = secret[:4096]  # longer secrets are judged by their start (bounded work)
+    n = len(secret)
+    if len(set(secret)) < MIN_DISTINCT_BYTES:
+        return "too few distinct characters"
+    for period in range(1, n // 2 + 1):
+        if secret[period:] == secret[:-period]:
+            return "a repeated pattern"
+    counts = collections.Counter(secret)
+    bits = -sum(c * math.log2(c / n) for c in counts.values())
+    if bits < MIN_ESTIMATED_BITS:
+        return "too little entropy"
+    trigrams = [secret[i : i + 3] for i in range(n - 2)]
+    if len(set(trigrams)) < MIN_DISTINCT_TRIGRAMS * len(trigrams):
+        return "repeated fragments"
+    steps = sum(1 for a, b in itertools.pairwise(secret) if abs(a - b) == 1)
+    if steps > MAX_SEQUENTIAL * (n - 1):
+        return "a run of consecutive characters"
+    return None
 
 
 @dataclass(frozen=True, eq=False)

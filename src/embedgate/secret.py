@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 _MASK: Final = "**********"
@@ -43,3 +44,22 @@ class Secret:
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("embedgate.Secret cannot be pickled or serialised")
+
+
+# userinfo of any URL ("scheme://user:password@host"), and query parameters whose name
+# says they hold a credential (redis-py reads "?password=" too).
+_USERINFO = re.compile(r"(?i)(?<=[a-z0-9+.-]://)[^/?#@\s]*@")
+_CREDENTIAL_PARAM = re.compile(
+    r"(?i)([?&;](?:[a-z0-9_.-]*(?:pass|pwd|secret|token|key|auth|credential|signature)"
+    r"[a-z0-9_.-]*)=)[^&#;\s]*"
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with every URL's userinfo and credential-like query values masked: for
+    reprs, logs and error messages that show a setting's value."""
+    if "://" in text:
+        text = _USERINFO.sub(_MASK + "@", text)
+    if "=" in text:
+        text = _CREDENTIAL_PARAM.sub(lambda m: m.group(1) + _MASK, text)
+    return text

@@ -57,6 +57,7 @@ class Settings(TypedDict, total=False):
     sandbox_subject: str
     cache_size: int | str
     redis_url: str | None
+    redis_encrypt: bool | str
     prefix: str
     cookie_name: str
     cookie_secure: bool | str | None
@@ -66,6 +67,8 @@ class Settings(TypedDict, total=False):
     rate_limit: int | str
     audit_key: SecretValue | None
     audit_hook: str | Callable[[dict[str, Any]], None] | None
+    user_rate_limit: int | str
+    user_sessions: int | str
 
 
 __all__ = ["Settings", "Unpack"]

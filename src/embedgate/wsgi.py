@@ -16,6 +16,7 @@ from typing import Any
 
 from . import telemetry
 from .errors import EmbedgateError
+from .web.cache_policy import private_headers
 from .web.endpoint import answer_token
 from .web.headers import Headers
 from .web.messages import PagePlan, SessionDecision, WebRequest, WebResponse
@@ -177,6 +178,13 @@ class EmbedgateWSGIMiddleware(MiddlewareBase[WSGIApp]):
             return ask
         return answer_token(self.gate, principal, self.session(environ), ask.resource)
 
+    def logged_in(self, environ: Environ) -> bool:
+        """Whether this request has a user tokens are minted for (errors count as yes)."""
+        try:
+            return self.gate.principal_for(self.user(environ)) is not None
+        except EmbedgateError:
+            return True
+
     def page_snippet(self, environ: Environ, plan: PagePlan) -> tuple[bytes | None, bytes | None]:
         """The snippet for a finished page and the cookie to set with it; (None, None)
         to leave the page alone (anonymous, refused, nowhere to put it)."""
@@ -238,8 +246,14 @@ class _PageResponse:
         if self.plan is None:
             if 300 <= code < 400:  # after a log-in or a log-out, typically
                 self.mw.check_user(self.environ)
-            self._start(headers)
+            head = method.upper() == "HEAD" and self.mw.gate.page_plan("GET", code, raw)
+            # A HEAD whose GET would carry a token answers with the same headers.
+            self._start(self._private(raw) if head and self.mw.logged_in(self.environ) else headers)
         return self.app_write
+
+    @staticmethod
+    def _private(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+        return _to_wsgi(private_headers(raw))
 
     def app_write(self, data: bytes) -> None:
         """The legacy ``write()`` callable."""

@@ -16,8 +16,9 @@ AUDIENCE = "analytics.example.test"
 # One secret per HMAC algorithm, each as long as the hash output (RFC 7518 section 3.2).
 HMAC_SECRETS = {
     "HS256": TEST_SECRET,
-    "HS384": "hs384-secret-" + "0123456789abcdef" * 3,
-    "HS512": "hs512-secret-" + "0123456789abcdef" * 4,
+    "HS384": "hs384-RBnSsS5gIIFW3s4Ay9PFqbojcf27Gc-cMZ5M0bXoUD6YiXYq76E4JSzhlrxn4pA7",
+    "HS512": "hs512-AOhr2zdq8SUK-5NAt6Z4vF1uUouXB9cUpQoPgjp1irzyBhDaHziObX-OZz4wgmc"
+    "SwZrgs3sZTN4nCAYwFNgChA",
 }
 
 ALL_ALGORITHMS = ("HS256", "HS384", "HS512", "ES256", "EdDSA", "PS256", "RS256")

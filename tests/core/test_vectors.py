@@ -57,7 +57,7 @@ def test_rfc7515_a1_published_token_verifies_with_the_published_key() -> None:
         RFC7515_A1_JWS, key.verification_material(), algorithms=[key.algorithm]
     )
     assert payload == b64url_decode(RFC7515_A1_PAYLOAD)
-    wrong = SigningKey.hmac(b"x" * 64, "HS256")
+    wrong = SigningKey.hmac(b"wrong-kQ9vX2mL7pR4tZ8wB1nC6yD3fG5hJ0sA", "HS256")
     with pytest.raises(Exception, match="Signature verification failed"):
         PyJWS().decode(RFC7515_A1_JWS, wrong.verification_material(), algorithms=["HS256"])
 

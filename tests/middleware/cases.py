@@ -58,7 +58,7 @@ def pieces(data: bytes, size: int) -> tuple[bytes, ...]:
     return tuple(data[i : i + size] for i in range(0, len(data), size))
 
 
-Expect = Literal["inject", "untouched"]
+Expect = Literal["inject", "untouched", "private"]
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,14 @@ CASES: tuple[Case, ...] = (
         content_length=False,
         expect="untouched",
     ),
-    Case("head-method", method="HEAD", expect="untouched"),
+    # A HEAD answers with the headers its GET would have: no shared cache keeps either.
+    Case(
+        "head-method",
+        method="HEAD",
+        headers=(("Cache-Control", "public, max-age=60"), ("Surrogate-Control", "max-age=600")),
+        expect="private",
+    ),
+    Case("head-anonymous", method="HEAD", user=None, expect="untouched"),
     Case("status-204", chunks=(), status=204, expect="untouched"),
     Case("status-304", chunks=(), status=304, headers=(("ETag", '"v1"'),), expect="untouched"),
     Case("status-500", status=500, expect="untouched"),

@@ -109,3 +109,13 @@ def check_untouched(case: Case, result: Result, app_headers: list[tuple[str, str
         if pair[0] == "content-length" and case.method == "HEAD":
             continue  # some servers recompute it for HEAD
         assert pair in seen, f"{pair} lost"
+
+
+def check_private(case: Case, result: Result) -> None:
+    """The body is the app's, the headers keep every shared cache away (HEAD of a page)."""
+    assert result.status == case.status
+    assert result.body == case.sent_body
+    assert result.header("cache-control") == "private, no-store"
+    assert "cookie" in (result.header("vary") or "").lower()
+    assert "surrogate-control" not in result.names()
+    assert result.header(APP_MARKER[0]) == APP_MARKER[1]

@@ -26,7 +26,7 @@ PAYLOAD_KEYS = {"token", "expires_at", "expires_in", "refresh_in", "server_time"
 def assert_endpoint_headers(result: Result) -> None:
     """What every answer of the endpoint carries, and what none ever does."""
     assert result.header("content-type") == "application/json"
-    assert result.header("cache-control") == "no-store"
+    assert result.header("cache-control") == "private, no-store"
     assert result.header("x-content-type-options") == "nosniff"
     assert not [n for n in result.names() if n.startswith("access-control-")]
     assert isinstance(result.json(), dict)  # an object at the top level, never an array

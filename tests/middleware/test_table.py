@@ -27,7 +27,7 @@ from tests.middleware.cases import (
     case_path,
     make_engine,
 )
-from tests.middleware.checks import check_injected, check_untouched, find_snippets
+from tests.middleware.checks import check_injected, check_private, check_untouched, find_snippets
 from tests.middleware.drivers import (
     Result,
     asgi_direct,
@@ -88,6 +88,9 @@ def _judge(engine: Engine, case: Case, result: Result, app_headers: Headers | No
     if case.expect == "inject":
         check_injected(engine, case, result)
         return True
+    if case.expect == "private":
+        check_private(case, result)
+        return False
     check_untouched(case, result, app_headers)
     return False
 

@@ -34,7 +34,7 @@ def error_of(answer: Any, status: int) -> dict[str, Any]:
     assert answer.status == status
     headers = answer.headers
     assert headers.get(b"content-type") == b"application/json"
-    assert headers.get(b"cache-control") == b"no-store"
+    assert headers.get(b"cache-control") == b"private, no-store"
     assert headers.get(b"x-content-type-options") == b"nosniff"
     data: dict[str, Any] = json.loads(answer.body)
     return data

@@ -89,7 +89,7 @@ def grant(engine: Engine, resource: str = DASHBOARD, session: str = "s1") -> Any
 def error(result: Result, status: int, code: str) -> dict[str, Any]:
     assert result.status == status, result.body
     assert result.header("content-type") == "application/json"
-    assert result.header("cache-control") == "no-store"
+    assert result.header("cache-control") == "private, no-store"
     data: dict[str, Any] = result.json()
     assert data["error"] == code
     assert "token" not in data

@@ -121,7 +121,7 @@ def test_a_session_token_ask_is_a_404_and_a_resource_ask_goes_on(settings: dict[
         assert isinstance(refused, WebResponse)
         assert refused.status == 404
         assert json.loads(refused.body)["error"] == "no_session_token"
-        assert refused.headers.get(b"cache-control") == b"no-store"
+        assert refused.headers.get(b"cache-control") == b"private, no-store"
         assert b"set-cookie" not in refused.headers
     json_type = Headers([(b"content-type", b"application/json")])
     asked = gate.token_ask(request(headers=json_type), b'{"resource": "dashboard:42"}')

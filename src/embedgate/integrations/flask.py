@@ -14,6 +14,7 @@ Per-app state (engine, gate) lives in ``app.extensions["embedgate"]``; per-reque
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from ..errors import ConfigurationError, PrincipalError
 from ..settings import Settings, Unpack
 from ..templating import PageHelpers, page_injector
 from ..token import EmbedToken
+from ..web.cache_policy import private_headers
 from ..web.endpoint import answer_token
 from ..web.gate import WebGate
 from ..web.headers import Headers
@@ -80,6 +82,10 @@ def _flask_login_user() -> Any:
         return None
     user = current_user._get_current_object()
     return user if getattr(user, "is_authenticated", False) else None
+
+
+def _raw(response: Response) -> list[tuple[bytes, bytes]]:
+    return Headers.from_wsgi(response.headers.to_wsgi_list()).raw
 
 
 def _to_flask(response: WebResponse) -> Response:
@@ -160,7 +166,9 @@ class EmbedGate:
         _exempt_from_csrf(app, blueprint)
         app.before_request(lambda: _exempt_from_csrf(app, blueprint))
 
-        app.after_request(self._after_request)
+        # Run after every other after_request function of the app (Flask calls them in
+        # reverse order of registration): headers those set cannot undo no-store.
+        app.after_request_funcs.setdefault(None, []).insert(0, self._after_request)
         app.add_template_global(self._embed_token, "embed_token")
         app.add_template_global(self._embed_snippet, "embed_snippet")
         app.add_template_global(self._embed_script, "embed_script")
@@ -291,11 +299,18 @@ class EmbedGate:
         if 300 <= response.status_code < 400 or response.mimetype == "text/html":
             self._check_user(_state())
         page = g.get(_PAGE)
-        if response.direct_passthrough:
+        if response.direct_passthrough:  # a file: no template rendered into it
+            if isinstance(page, PageHelpers) and page.carries_token:
+                self._set_headers(response, Headers(private_headers(_raw(response))))
             return response
         if response.is_streamed:
-            return self._streamed(response)
-        headers = Headers.from_wsgi(response.headers.to_wsgi_list())
+            response = self._streamed(response)
+            # Rendered as it is sent (stream_template): a page that carries, or may yet
+            # carry, a token leaves private even where nothing was injected.
+            if self._may_stream_token(response, g.get(_PAGE)):
+                self._set_headers(response, Headers(private_headers(_raw(response))))
+            return response
+        headers = Headers(_raw(response))
         injector = page_injector(
             _state().gate, request.method, response.status_code, headers, response.get_data
         )
@@ -308,16 +323,14 @@ class EmbedGate:
             if injector.injected:
                 response.set_data(body)
                 injected = True
-        if not isinstance(page, PageHelpers):
-            return response
-        new = page.page_headers(
-            Headers.from_wsgi(response.headers.to_wsgi_list()),
-            len(response.get_data()),
-            injected=injected,
-        )
-        if new is not None:
-            response.headers.clear()
-            response.headers.extend(new.to_wsgi())
+        if isinstance(page, PageHelpers):
+            new = page.page_headers(
+                Headers(_raw(response)), len(response.get_data()), injected=injected
+            )
+            if new is not None:
+                self._set_headers(response, new)
+        elif request.method == "HEAD" and self._head_of_page(response):
+            self._set_headers(response, Headers(private_headers(_raw(response))))
         return response
 
     def _streamed(self, response: Response) -> Response:
@@ -339,6 +352,33 @@ class EmbedGate:
             response.headers.extend(new.to_wsgi())
         response.response = _inject_stream(response.response, injector, snippet)
         return response
+
+    def _may_stream_token(self, response: Response, page: Any) -> bool:
+        if isinstance(page, PageHelpers) and page.carries_token:
+            return True
+        # A generator body is rendered as it is sent (stream_template, stream_with_context).
+        lazy = inspect.isgenerator(response.response) and not response.direct_passthrough
+        if not lazy or response.mimetype not in ("text/html", "application/xhtml+xml"):
+            return False
+        return self._logged_in()
+
+    def _head_of_page(self, response: Response) -> bool:
+        """A HEAD whose GET would carry a token (an injectable page, a user logged in)."""
+        gate = _state().gate
+        if not gate.wants_injection("GET", response.status_code, Headers(_raw(response))):
+            return False
+        return self._logged_in()
+
+    def _logged_in(self) -> bool:
+        try:
+            return _state().engine.principal_for(self.current_user()) is not None
+        except PrincipalError:
+            return True
+
+    @staticmethod
+    def _set_headers(response: Response, headers: Headers) -> None:
+        response.headers.clear()
+        response.headers.extend(headers.to_wsgi())
 
     def _nonce(self) -> str | None:
         if self._csp_nonce is not None:

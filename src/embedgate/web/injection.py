@@ -361,18 +361,6 @@ class HtmlInjector:
         return _splice(body, point, data)
 
 
-def _merge_vary(values: list[bytes], add: bytes) -> bytes:
-    tokens: list[bytes] = []
-    seen: set[bytes] = set()
-    for token in (t.strip() for v in values for t in v.split(b",")):
-        if token and token.lower() not in seen:
-            seen.add(token.lower())
-            tokens.append(token)
-    if b"*" not in seen and add.lower() not in seen:
-        tokens.append(add)
-    return b", ".join(tokens)
-
-
 # Validators and digests describe the original body; after rewriting they would lie.
 STALE_HEADERS = (
     b"etag",
@@ -391,13 +379,9 @@ def response_headers_after_injection(headers: HeadersLike, new_length: int) -> H
     Content-Length set to ``new_length`` and Transfer-Encoding dropped; ETag, Last-Modified,
     body digests and Accept-Ranges dropped; ``Cache-Control: private, no-store`` (replacing
     any value, since the page now holds a credential); ``Cookie`` merged into ``Vary``
-    without duplicates.
+    without duplicates; every header a shared cache could obey dropped
+    (:func:`~embedgate.web.cache_policy.private_headers`).
     """
-    h = Headers.coerce(headers).copy()
-    h.set(b"content-length", str(new_length).encode("ascii"))
-    h.delete(b"transfer-encoding")  # never both (RFC 9112 section 6.1)
-    for name in STALE_HEADERS:
-        h.delete(name)
-    h.set(b"cache-control", b"private, no-store")
-    h.set(b"vary", _merge_vary(h.get_all(b"vary"), b"Cookie"))
-    return h
+    from .cache_policy import private_headers
+
+    return Headers(private_headers(Headers.coerce(headers).raw, body_length=new_length))

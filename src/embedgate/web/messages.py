@@ -7,11 +7,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from .cache_policy import private_headers
 from .headers import Headers
 from .injection import HtmlInjector
 
 RawHeaders = list[tuple[bytes, bytes]]
-_NO_STORE: Final = ((b"cache-control", b"no-store"), (b"pragma", b"no-cache"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +66,18 @@ SESSION_TOKEN: Final = TokenAsk()
 
 
 def json_response(status: int, data: dict[str, Any], *extra: tuple[bytes, bytes]) -> WebResponse:
-    """``data`` as a compact JSON body, never cached, plus the ``extra`` headers."""
+    """``data`` as a compact JSON body, never cached (the token endpoint's answers: see
+    :func:`~embedgate.web.cache_policy.private_headers`), plus the ``extra`` headers."""
     body = json.dumps(data, separators=(",", ":")).encode("utf-8")
     headers = Headers(
-        [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode("ascii")),
-            (b"x-content-type-options", b"nosniff"),
-            *_NO_STORE,
-            *extra,
-        ]
+        private_headers(
+            [
+                (b"content-type", b"application/json"),
+                (b"x-content-type-options", b"nosniff"),
+                *extra,
+            ],
+            body_length=len(body),
+        )
     )
     return WebResponse(status, headers, body)
 

@@ -19,8 +19,9 @@ from .. import telemetry
 from ..engine import Engine
 from ..providers.browser import browser_policy
 from ..token import EmbedToken
+from .cache_policy import private_headers
 from .headers import Headers, parse_content_type
-from .injection import STALE_HEADERS, HtmlInjector, content_type_charset, should_inject
+from .injection import HtmlInjector, content_type_charset, should_inject
 from .messages import PagePlan, RawHeaders
 from .snippet import extract_csp_nonce, json_for_html, new_binding, render_token_snippet
 
@@ -36,31 +37,11 @@ _DECISIVE = frozenset(
     }
 )
 _CSP = b"content-security-policy"
-# Replaced or dropped once the body carries a token (see
-# injection.response_headers_after_injection): validators and digests of the original body.
-# Transfer-Encoding goes too: a body of known length is never also chunked (RFC 9112 6.1).
-_REWRITTEN = frozenset(
-    {b"content-length", b"transfer-encoding", b"cache-control", b"vary", *STALE_HEADERS}
-)
-_PRIVATE = b"private, no-store"
 # JWTs and most opaque tokens: the same characters in JSON and in HTML, no escaping needed.
 _PLAIN_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]*")
 _PLAIN_NONCE = re.compile(r"[A-Za-z0-9+/_=-]+")
 _PLAIN_BINDING = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _PARTS_CACHE = 64  # mount points remembered by the snippet cache
-
-
-def _merge_vary(values: list[bytes]) -> bytes:
-    """``Vary`` with ``Cookie`` added once (names compare case-insensitively; ``*`` stays)."""
-    tokens: list[bytes] = []
-    seen: set[bytes] = set()
-    for token in (t.strip() for v in values for t in v.split(b",")):
-        if token and token.lower() not in seen:
-            seen.add(token.lower())
-            tokens.append(token)
-    if b"*" not in seen and b"cookie" not in seen:
-        tokens.append(b"Cookie")
-    return b", ".join(tokens)
 
 
 def injected_length(raw: Iterable[tuple[bytes, bytes]], added: int) -> int | None:
@@ -78,30 +59,10 @@ def injected_length(raw: Iterable[tuple[bytes, bytes]], added: int) -> int | Non
 def headers_after_injection(
     raw: Iterable[tuple[bytes, bytes]], body_length: int | None, set_cookie: bytes | None = None
 ) -> RawHeaders:
-    """The app's headers fit for its body once it carries a token, in one pass.
-
-    The same rules as :func:`~embedgate.web.injection.response_headers_after_injection`:
-    Content-Length recomputed and Transfer-Encoding dropped (never both, RFC 9112); ETag,
-    Last-Modified, digests and Accept-Ranges dropped;
-    ``Cache-Control: private, no-store``; ``Cookie`` merged into ``Vary``. Plus the new
-    session's cookie, if any.
-    """
-    out: RawHeaders = []
-    vary: list[bytes] = []
-    for pair in raw:
-        name = pair[0].lower()
-        if name in _REWRITTEN:
-            if name == b"vary":
-                vary.append(pair[1])
-            continue
-        out.append(pair)
-    if body_length is not None:  # else streamed with no length: the server frames it
-        out.append((b"content-length", str(body_length).encode("ascii")))
-    out.append((b"cache-control", _PRIVATE))
-    out.append((b"vary", _merge_vary(vary) if vary else b"Cookie"))
-    if set_cookie is not None:
-        out.append((b"set-cookie", set_cookie))
-    return out
+    """The app's headers fit for its body once it carries a token: :func:`~embedgate.web.
+    cache_policy.private_headers` with the new body's length (None: streamed, the server
+    frames it) and session cookie."""
+    return private_headers(raw, body_length=body_length, rewritten=True, set_cookie=set_cookie)
 
 
 def client_timing(token: EmbedToken, now: float) -> tuple[int, int]:

@@ -13,6 +13,7 @@ from ... import telemetry
 from ...errors import PrincipalError
 from ...principal import Principal
 from ...templating import PageHelpers, page_injector
+from ...web.cache_policy import private_headers
 from ...web.endpoint import aanswer_token, answer_token
 from ...web.headers import Headers
 from ...web.injection import HtmlInjector
@@ -66,8 +67,11 @@ class EmbedgateMiddleware:
         response = self.get_response(request)
         if self._may_change_user(response, web, state):
             self._check_user(request, web, state)
-        if response.streaming:
-            return response
+        if response.streaming or request.method == "HEAD":
+            if _may_carry_token(response, page, state) and self._logged_in(page):
+                apply_headers(response, Headers(private_headers(response_headers(response))))
+            if response.streaming:
+                return response
         headers = response_headers(response)
         injector = self._injector(request, response, headers, state)
         # A page whose template wrote the block (anywhere, maybe after </head>) takes no other.
@@ -90,8 +94,13 @@ class EmbedgateMiddleware:
         response = await get_response(request)
         if self._may_change_user(response, web, state):
             await sync_to_async(self._check_user)(request, web, state)  # request.user: database
-        if response.streaming:
-            return response
+        if response.streaming or request.method == "HEAD":
+            if _may_carry_token(response, page, state) and await sync_to_async(self._logged_in)(
+                page
+            ):
+                apply_headers(response, Headers(private_headers(response_headers(response))))
+            if response.streaming:
+                return response
         headers = response_headers(response)
         injector = self._injector(request, response, headers, state)
         snippet = None
@@ -126,6 +135,10 @@ class EmbedgateMiddleware:
         state.gate.settle_user(session_id, principal)
 
     # -- pages -----------------------------------------------------------------------------
+
+    def _logged_in(self, page: PageHelpers) -> bool:
+        """Whether tokens are minted for this request's user (runs database queries)."""
+        return page.carries_token or page.principal() is not None
 
     def _page(self, request: HttpRequest, web: WebRequest, state: DjangoState) -> PageHelpers:
         def nonce() -> str | None:
@@ -231,6 +244,18 @@ def _session_id(web: WebRequest, state: DjangoState) -> str | None:
     cookies = web.headers.get_all(b"cookie")
     header = b"; ".join(cookies).decode("latin-1") if cookies else None
     return state.gate.known_session_id(header)
+
+
+def _may_carry_token(response: HttpResponse, page: PageHelpers, state: DjangoState) -> bool:
+    """A streamed page (rendered as it is sent: a template helper may yet put a token in
+    it) or a HEAD whose GET would get one: private if the user is logged in."""
+    if page.carries_token:
+        return True
+    headers = response_headers(response)
+    if response.streaming:
+        content_type = (headers.get_str("content-type") or "").split(";")[0].strip().lower()
+        return content_type in ("text/html", "application/xhtml+xml")
+    return state.gate.wants_injection("GET", response.status_code, headers)
 
 
 def _read_body(request: HttpRequest) -> bytes:
