@@ -103,7 +103,7 @@ class ProfileOptions:
             raise ConfigurationError(
                 self.setting(name), f"expected a number, got {value!r}"
             ) from None
-        if not minimum <= number <= maximum:
+        if not math.isfinite(number) or not minimum <= number <= maximum:
             raise ConfigurationError(
                 self.setting(name), f"must lie between {minimum:g} and {maximum:g}, got {number:g}"
             )

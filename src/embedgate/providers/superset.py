@@ -276,7 +276,7 @@ class SupersetProfile(ProfileBase):
             username=opts.require("username", " for the api mode (a service account)"),
             password=opts.secret("password", required=True, why=" for the api mode") or Secret(""),
             grant=grant,
-            guest_token_ttl=opts.integer("guest_token_ttl", 300, minimum=1),
+            guest_token_ttl=opts.integer("guest_token_ttl", 300, minimum=1, maximum=86_400),
             login_provider=opts.text("login_provider", "db") or "db",
             policy=http_policy(opts),
         )
