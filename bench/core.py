@@ -59,7 +59,7 @@ def _pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
 
 def _signers() -> dict[str, LocalSigner]:
     keys = {
-        "HS256": SigningKey.hmac("bench-secret-" + "0123456789abcdef" * 2),
+        "HS256": SigningKey.hmac("bench-secret-7Qm2vX9kL4pR8tZ1wB6nC3yD5fG0hJ"),
         "ES256": SigningKey.private(_pem(ec.generate_private_key(ec.SECP256R1())), "ES256"),
         "RS256": SigningKey.private(
             _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)), "RS256"

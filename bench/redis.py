@@ -22,7 +22,7 @@ from embedgate import IssueRequest, KeySet, LocalSigner, MemoryCache, SigningKey
 from embedgate.redis_cache import RedisCache, TieredCache
 
 SECTION = "redis"
-SECRET = "bench-secret-" + "0123456789abcdef" * 2
+SECRET = "bench-secret-7Qm2vX9kL4pR8tZ1wB6nC3yD5fG0hJ"
 
 
 def _us(seconds: float) -> float:

@@ -30,7 +30,7 @@ from embedgate.web.injection import HtmlInjector
 from embedgate.wsgi import EmbedgateWSGIMiddleware
 
 SECTION = "web"
-SECRET = "bench-web-secret-" + "0123456789abcdef" * 2
+SECRET = "bench-web-secret-Xk3pQ9vM2nL7rT4wB8zC1yD6fG5hJ"
 OVERHEAD_TARGET = 20.0  # % of the bare request
 SCAN_TARGET = 1.0  # GB/s
 BATCH = 200  # requests per timed call (amortises the event loop's own cost)

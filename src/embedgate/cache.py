@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Protocol
 
@@ -113,29 +115,64 @@ class _Always:
 _ALWAYS = _Always()
 
 
+Entry = tuple[EmbedToken, float]
+
+
+class _Entries(LRUCache[str, Entry]):
+    """An LRU cache that reports what it evicts (to keep the per-user index exact)."""
+
+    def __init__(self, maxsize: int, on_evict: Callable[[str, Entry], None]) -> None:
+        super().__init__(maxsize=maxsize)
+        self._on_evict = on_evict
+
+    def popitem(self) -> tuple[str, Entry]:
+        key, value = super().popitem()
+        self._on_evict(key, value)
+        return key, value
+
+
 class MemoryCache:
     """A bounded in-process cache (LRU, per-entry deadline), safe across threads.
 
     Every access holds a lock, none holds it across I/O, so the async face simply calls
     the sync one. An entry past its deadline is dropped when next read, or evicted as the
     least recently used once the cache is full.
+
+    ``user_sessions`` bounds how many sessions of one user (tenant and subject) hold
+    entries: past it the user's own least recently stored session goes first, so no user
+    can push everyone else's tokens out of the cache by opening sessions.
     """
 
-    def __init__(self, maxsize: int = 10_000, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        maxsize: int = 10_000,
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        user_sessions: int | None = None,
+    ) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
+        if user_sessions is not None and user_sessions < 1:
+            raise ValueError("user_sessions must be at least 1")
         self._lock = threading.Lock()
         self._maxsize = maxsize
         self._now = clock.now
+        self._user_sessions = user_sessions
+        # user -> session tag -> keys, sessions in the order they were last stored to.
+        self._users: dict[str, OrderedDict[str, set[str]]] = {}
         # key -> (token, deadline). cachetools' LRUCache bounds the size; deadlines are
         # checked on read (its TLRUCache costs a heap update per access, 5x slower here).
-        self._entries: LRUCache[str, tuple[EmbedToken, float]] = LRUCache(maxsize=maxsize)
+        self._entries: LRUCache[str, Entry] = (
+            LRUCache(maxsize=maxsize)
+            if user_sessions is None
+            else _Entries(maxsize, lambda key, entry: self._untrack(key, entry[0]))
+        )
 
     def get(self, key: str) -> EmbedToken | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and self._now() >= entry[1]:
-                del self._entries[key]
+                self._drop(key)
                 entry = None
         telemetry.cache_lookup("local", entry is not None)
         return None if entry is None else entry[0]
@@ -143,9 +180,48 @@ class MemoryCache:
     def set(self, key: str, token: EmbedToken, deadline: float) -> None:
         with self._lock:
             if self._now() >= deadline:
-                self._entries.pop(key, None)
+                self._drop(key)
                 return
-            self._entries[key] = (token, deadline)
+            if self._user_sessions is not None:
+                self._drop(key)
+                self._entries[key] = (token, deadline)
+                self._track(key, token)
+            else:
+                self._entries[key] = (token, deadline)
+
+    # -- the per-user index (only with user_sessions) -------------------------------------
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None and self._user_sessions is not None:
+            self._untrack(key, entry[0])
+
+    def _track(self, key: str, token: EmbedToken) -> None:
+        assert self._user_sessions is not None
+        sessions = self._users.setdefault(_user_of(token), OrderedDict())
+        keys = sessions.get(token.session_tag)
+        if keys is None:
+            sessions[token.session_tag] = {key}
+        else:
+            keys.add(key)
+            sessions.move_to_end(token.session_tag)
+        while len(sessions) > self._user_sessions:
+            _, doomed = sessions.popitem(last=False)
+            for old in doomed:
+                self._entries.pop(old, None)
+
+    def _untrack(self, key: str, token: EmbedToken) -> None:
+        user = _user_of(token)
+        sessions = self._users.get(user)
+        if sessions is None:
+            return
+        keys = sessions.get(token.session_tag)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del sessions[token.session_tag]
+        if not sessions:
+            del self._users[user]
 
     def invalidate(self, *, session_tag: str | None = None, subject: str | None = None) -> int:
         """Drop the entries of a session and/or a subject; returns how many went.
@@ -162,12 +238,13 @@ class MemoryCache:
                 if _matches(token, session_tag, subject)
             ]
             for key in doomed:
-                del self._entries[key]
+                self._drop(key)
             return len(doomed)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._users.clear()
 
     def exclusive(self, key: str) -> AbstractContextManager[bool]:
         return _ALWAYS
@@ -193,6 +270,10 @@ class MemoryCache:
 
     def __repr__(self) -> str:
         return f"MemoryCache(entries={len(self)}, maxsize={self._maxsize})"
+
+
+def _user_of(token: EmbedToken) -> str:
+    return token.subject
 
 
 def _matches(token: EmbedToken, session_tag: str | None, subject: str | None) -> bool:

@@ -4,9 +4,13 @@ and the token service. Still no HTTP."""
 from __future__ import annotations
 
 import logging
+import secrets
 import weakref
 from collections.abc import Mapping
 from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .audit import audit_trail
 from .cache import CacheBackend, MemoryCache
@@ -78,6 +82,8 @@ class Engine:
             audit=audit_trail(config, issuer.name),
         )
         self.claim_mapping = ClaimMapping.from_mapping(config.claim_mapping or {})
+        self._derived: dict[str, bytes] = {}
+        self._process_material: bytes | None = None
         if config.mode == "api_key":
             log.warning("%s", _SANDBOX_BANNER)
         _LIVE.add(self)
@@ -132,6 +138,32 @@ class Engine:
     async def alogout(self, session_id: str) -> int:
         return await self.service.ainvalidate_session(session_id)
 
+    def derived_key(self, purpose: str) -> bytes:
+        """32 bytes for ``purpose`` (session ids, Redis encryption, keyed hashes), derived
+        with HKDF-SHA256 from the engine's secret material: ``EMBEDGATE_SECRET``, else the
+        private key, else ``EMBEDGATE_API_KEY``. Without any, a random key of this process
+        (each worker then has its own: set ``EMBEDGATE_SECRET`` when running several)."""
+        known = self._derived.get(purpose)
+        if known is not None:
+            return known
+        material = _secret_material(self.config)
+        if material is None:
+            if self._process_material is None:
+                log.warning(
+                    "embedgate: no secret to derive keys from; session ids and cached values "
+                    "are keyed per process (set EMBEDGATE_SECRET when running several workers)"
+                )
+                self._process_material = secrets.token_bytes(32)
+            material = self._process_material
+        key = HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=b"embedgate derived key v1",
+            info=purpose.encode("utf-8"),
+        ).derive(material)
+        self._derived[purpose] = key
+        return key
+
     def jwks(self) -> dict[str, Any] | None:
         return self.service.issuer.jwks()
 
@@ -149,9 +181,16 @@ def live_engines() -> list[Engine]:
     return list(_LIVE)
 
 
+def _secret_material(config: Config) -> bytes | None:
+    for secret in (config.secret, config.private_key_pem(), config.api_key):
+        if secret is not None and len(secret):
+            return secret.reveal_bytes()
+    return None
+
+
 def build_cache(config: Config, clock: Clock = SYSTEM_CLOCK) -> CacheBackend:
     """The in-process cache, or the shared Redis tier when EMBEDGATE_REDIS_URL is set."""
-    local = MemoryCache(maxsize=config.cache_size, clock=clock)
+    local = MemoryCache(maxsize=config.cache_size, clock=clock, user_sessions=config.user_sessions)
     if config.redis_url is None:
         return local
     from .redis_cache import tiered_cache_from_url  # optional extra: embedgate[redis]

@@ -15,7 +15,7 @@ from tests.providers.fakes.metabase import FakeMetabase
 from tests.providers.fakes.server import serve
 from tests.providers.test_toucan import elements
 
-EMBEDDING_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+EMBEDDING_SECRET = "3ace80c8efdce0349dee4627f3366757002b818121c8d9050d9095a639f4db0e"
 JWT_SECRET = "metabase-jwt-shared-secret-0123456789abcdef"
 # Check the signature only: these tokens are dated by a manual clock.
 SIGNATURE_ONLY = {

@@ -13,7 +13,7 @@ from embedgate import Config, Engine, ManualClock, Principal
 from embedgate.cache import MemoryCache
 from tests.conftest import TEST_SECRET
 
-METABASE_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+METABASE_SECRET = "3ace80c8efdce0349dee4627f3366757002b818121c8d9050d9095a639f4db0e"
 LOOKER_SECRET = "9d15e0e2b42656ee4d70e10a9803953422face004d7557f430e2c783eb4d3413"
 METABASE_SITE = "https://metabase.example.com"
 LOOKER_SITE = "https://looker.example.com"

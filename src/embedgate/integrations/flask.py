@@ -35,7 +35,6 @@ from ..web.gate import WebGate
 from ..web.headers import Headers
 from ..web.injection import HtmlInjector
 from ..web.messages import WebResponse
-from ..web.session import read_session_cookie
 from ..web.snippet import request_binding
 from ..web.token_request import MAX_BODY
 from ..wsgi import web_request
@@ -238,9 +237,7 @@ class EmbedGate:
         (whose ``user_logged_out`` signal does it) is not used. Returns how many went."""
         state = _state()
         page = g.pop(_PAGE, None)
-        session_ids = {
-            read_session_cookie(request.headers.get("Cookie"), state.engine.config.cookie_name)
-        }
+        session_ids = {state.gate.read_session_id(request.headers.get("Cookie"))}
         if isinstance(page, PageHelpers) and page.decision is not None:
             session_ids.add(page.decision.session_id)
         return sum(state.engine.logout(sid) for sid in session_ids if sid)
@@ -280,7 +277,7 @@ class EmbedGate:
     def _check_user(self, state: EmbedGateState, principal: Any = _UNKNOWN) -> None:
         """Purge the session's tokens when the user they were minted for has changed or
         logged out: no logout call to remember."""
-        session_id = read_session_cookie(request.headers.get("Cookie"), state.gate.cookie_name)
+        session_id = state.gate.read_session_id(request.headers.get("Cookie"))
         page = g.get(_PAGE)
         if isinstance(page, PageHelpers) and page.decision is not None:
             session_id = page.decision.session_id

@@ -45,7 +45,6 @@ from ..templating import PageHelpers
 from ..token import EmbedToken
 from ..web.headers import Headers
 from ..web.messages import SessionDecision
-from ..web.session import read_session_cookie
 from ..web.snippet import request_binding
 from ._jinja import trusted_markup
 
@@ -183,8 +182,7 @@ async def logout(request: Request) -> int:
     if middleware.session_resolver is not None:
         session_ids.add(await _maybe(middleware.session_resolver(scope)))
     else:
-        name = middleware.engine.config.cookie_name
-        session_ids.add(read_session_cookie(request.headers.get("cookie"), name))
+        session_ids.add(middleware.gate.read_session_id(request.headers.get("cookie")))
     known = scope.get(SESSION_KEY)
     if isinstance(known, SessionDecision):
         session_ids.add(known.session_id)

@@ -40,7 +40,7 @@ from .origin import has_csrf_header, is_same_origin
 from .owners import SessionOwners
 from .page import PageRules, client_timing, headers_after_injection
 from .ratelimit import RateLimiter
-from .session import check_cookie_name, new_session_id, read_session_cookie, session_cookie
+from .session import SessionIds, check_cookie_name, read_session_cookie, session_cookie
 from .snippet import extract_csp_nonce
 from .token_request import MAX_BODY, MAX_RESOURCE, parse_token_body
 
@@ -77,6 +77,12 @@ def _load_script() -> bytes:
     return resources.files("embedgate").joinpath("static/embedgate.js").read_bytes()
 
 
+def _user_key(principal: Principal) -> str:
+    # The tenant is part of who a user is: "alice" of two tenants are two users.
+    tenant = principal.tenant or ""
+    return f"{len(tenant)}:{tenant}|{principal.subject}"
+
+
 def _etag_matches(if_none_match: bytes | None, etag: bytes) -> bool:
     """RFC 9110 section 13.1.2: weak comparison against a list of tags, or ``*``."""
     if if_none_match is None:
@@ -97,6 +103,8 @@ class WebGate:
         self.prefix = engine.config.prefix
         self.cookie_name = check_cookie_name(engine.config.cookie_name)
         self.limiter = RateLimiter(engine.config.rate_limit, clock=engine.clock)
+        self.user_limiter = RateLimiter(engine.config.user_rate_limit, clock=engine.clock)
+        self.session_ids = SessionIds(engine.derived_key("embedgate session id"))
         self._script = _load_script()
         self._script_etag = b'"' + hashlib.sha256(self._script).hexdigest()[:20].encode() + b'"'
         self._routes: dict[str, Route] = {
@@ -180,21 +188,26 @@ class WebGate:
         """:meth:`session` from the request's ``Cookie`` header (all of them, joined)."""
         if app_session_id:
             return SessionDecision(app_session_id)
-        existing = read_session_cookie(cookie_header, self.cookie_name)
+        existing = self.read_session_id(cookie_header)
         if existing is not None:
             return SessionDecision(existing)
         secure = self.config.cookie_secure
         if secure is None:
             secure = scheme == "https"
-        session_id = new_session_id()
+        session_id = self.session_ids.issue()
         cookie = session_cookie(self.cookie_name, session_id, secure=secure, path=root or "/")
         return SessionDecision(session_id, cookie.encode("latin-1"))
+
+    def read_session_id(self, cookie_header: str | None) -> str | None:
+        """embedgate's session id in a ``Cookie`` header, only if embedgate issued it: an
+        invented or altered id is ignored (the request gets a new session)."""
+        return read_session_cookie(cookie_header, self.cookie_name, self.session_ids)
 
     def known_session_id(
         self, cookie_header: str | None, app_session_id: str | None = None
     ) -> str | None:
         """The request's session id when it has one (never starts a session)."""
-        return app_session_id or read_session_cookie(cookie_header, self.cookie_name)
+        return app_session_id or self.read_session_id(cookie_header)
 
     # -- who a session's tokens belong to ---------------------------------------------------
 
@@ -319,14 +332,21 @@ class WebGate:
     def throttle(
         self, decision: SessionDecision, principal: Principal | None = None
     ) -> WebResponse | None:
-        """429 past the per-session rate limit; None to go on and mint.
+        """429 past the per-session or the per-user rate limit; None to go on and mint.
 
-        A request that starts a session (no cookie sent back: a script, not a browser)
-        also counts against its user, so dropping the cookie does not lift the limit.
+        Every request counts against its session (``EMBEDGATE_RATE_LIMIT``) and its user
+        (``EMBEDGATE_USER_RATE_LIMIT``, all sessions together), so no user spends more of
+        the provider's budget than that, however many sessions it opens. A request that
+        starts a session (no cookie, or one embedgate did not issue) also counts against
+        the user's new sessions (``EMBEDGATE_RATE_LIMIT`` per minute): dropping or
+        inventing cookies does not lift the limit.
         """
         retry_after = self.limiter.hit(decision.session_id)
-        if retry_after is None and decision.set_cookie is not None and principal is not None:
-            retry_after = self.limiter.hit("\x00new-sessions\x00" + principal.subject)
+        if retry_after is None and principal is not None:
+            user = _user_key(principal)
+            retry_after = self.user_limiter.hit(user)
+            if retry_after is None and decision.set_cookie is not None:
+                retry_after = self.limiter.hit("\x00new-sessions\x00" + user)
         if retry_after is None:
             return None
         telemetry.rate_limited()

@@ -3,17 +3,61 @@
 Read on every page and token request, so parsing is a plain split rather than
 :class:`http.cookies.SimpleCookie` (ten times slower, and it gives up on a whole header at
 the first cookie of another app that is not RFC 6265 clean). Only well-formed ids count.
+
+Ids are issued by embedgate and carry a MAC (:class:`SessionIds`): a client that invents
+ids gets none of them accepted, so it cannot open fresh rate-limit windows or cache entries
+at will (each replaced id is a new session counted against its user).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 import secrets
+from typing import Final
 
 from ..errors import ConfigurationError
 
 SESSION_ID_BYTES = 24  # 192 random bits, above the 128 the OWASP session cheat sheet asks
 _VALID_ID = re.compile(r"[A-Za-z0-9_-]{32,128}")
+_RANDOM_CHARS: Final = 32  # base64url of SESSION_ID_BYTES
+_MAC_BYTES: Final = 16
+_MAC_CHARS: Final = 22  # base64url of _MAC_BYTES, unpadded
+
+
+class SessionIds:
+    """Issues and verifies embedgate's session ids: 32 random characters then a 128-bit
+    HMAC-SHA256 of them under ``key``, all base64url (54 characters, a valid cookie value).
+    Verification is constant-time."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise ValueError("a session key needs at least 32 bytes")
+        self._key = key
+
+    def _mac(self, random_part: str) -> str:
+        digest = hmac.new(self._key, random_part.encode("ascii"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:_MAC_BYTES]).rstrip(b"=").decode("ascii")
+
+    def issue(self) -> str:
+        random_part = secrets.token_urlsafe(SESSION_ID_BYTES)
+        return random_part + self._mac(random_part)
+
+    def verify(self, session_id: str) -> bool:
+        """Whether embedgate issued ``session_id`` (under this key)."""
+        if len(session_id) != _RANDOM_CHARS + _MAC_CHARS or not session_id.isascii():
+            return False
+        random_part, mac = session_id[:_RANDOM_CHARS], session_id[_RANDOM_CHARS:]
+        return hmac.compare_digest(mac, self._mac(random_part))
+
+    def __repr__(self) -> str:
+        return "SessionIds(key=<derived>)"
+
+
 # RFC 6265 cookie-name: an RFC 9110 token.
 _COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _PATH_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f;]")
@@ -23,11 +67,14 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(SESSION_ID_BYTES)
 
 
-def read_session_cookie(cookie_header: str | None, name: str) -> str | None:
-    """The session id in a ``Cookie`` header, if present and well-formed.
+def read_session_cookie(
+    cookie_header: str | None, name: str, ids: SessionIds | None = None
+) -> str | None:
+    """The session id in a ``Cookie`` header, if present, well-formed and (with ``ids``)
+    issued by embedgate.
 
-    The first well-formed value wins: browsers list the cookie of the most specific path
-    first (RFC 6265 section 5.4), and a malformed value is ignored, not trusted.
+    The first such value wins: browsers list the cookie of the most specific path first
+    (RFC 6265 section 5.4), and a malformed or forged value is ignored, not trusted.
     """
     if not cookie_header or name not in cookie_header:
         return None
@@ -37,7 +84,7 @@ def read_session_cookie(cookie_header: str | None, name: str) -> str | None:
             value = value.strip()
             if len(value) > 1 and value[0] == value[-1] == '"':
                 value = value[1:-1]
-            if _VALID_ID.fullmatch(value):
+            if _VALID_ID.fullmatch(value) and (ids is None or ids.verify(value)):
                 return value
     return None
 

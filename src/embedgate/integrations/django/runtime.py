@@ -18,7 +18,6 @@ from ...templating import PageHelpers
 from ...web.gate import WebGate
 from ...web.headers import Headers
 from ...web.messages import WebRequest, WebResponse
-from ...web.session import read_session_cookie
 
 REQUEST_ATTRIBUTE = "embedgate"  # request.embedgate: the request's PageHelpers
 
@@ -132,9 +131,7 @@ def purge_on_logout(sender: Any, request: HttpRequest | None = None, **kwargs: A
     if request is None:
         return
     state = get_state()
-    session_ids = {
-        read_session_cookie(request.headers.get("Cookie"), state.engine.config.cookie_name)
-    }
+    session_ids = {state.gate.read_session_id(request.headers.get("Cookie"))}
     page = page_of(request)
     if page is not None:
         if page.decision is not None:
