@@ -146,8 +146,8 @@ def test_rotation_publishes_and_verifies_every_key_with_its_algorithm(
 
 @pytest.mark.parametrize("algorithm", sorted(HMAC_ALGORITHMS))
 def test_hmac_rotation_keeps_verifying_the_previous_secret(algorithm: str) -> None:
-    old = "old-" + "0123456789abcdef" * 4
-    new = "new-" + "fedcba9876543210" * 4
+    old = "old-vN3kQ8zX1mR6tL0wB5yC9pD2fG7hJ4sA-uE_oI.nK8mV3bX6zQ1rW9tY4eU7iO0aS5dF2gH"
+    new = "new-Lq7Rw2Xz9Kp4Vn8Mb3Jc6Hd1Gf5Ts0Ya-Ue_Io.Pk3Nm8Bv5Cx2Zl7Qw4Er9Ty6Ui1Op0As"
     before = keyset_from_config(Config.load(environ=NO_ENV, algorithm=algorithm, secret=old))
     token = _mint(before, "alice")
     after = keyset_from_config(
