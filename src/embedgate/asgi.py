@@ -152,6 +152,7 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
     """
 
     startup_error: ConfigurationError | None = None
+    _order_reported = False  # the middleware-order error is logged once
 
     def __init__(
         self,
@@ -193,10 +194,33 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
             response = await self._serve(route, web_request(scope), scope, receive)
             telemetry.endpoint_answered(route, response.status, started)
             await send_response(send, response)
-        elif self.gate.config.inject:
+            return
+        # What the app's own middleware adds to the scope, seen from outside it.
+        before = None if self._order_reported else ("session" in scope, "user" in scope)
+        if self.gate.config.inject:
             await self.app(scope, receive, _PageSend(self, scope, send))
         else:
             await self.app(scope, receive, send)
+        if before is not None:
+            self._check_order(scope, before)
+
+    def _check_order(self, scope: Scope, before: tuple[bool, bool]) -> None:
+        """Log once, at ERROR, when a session or authentication middleware runs inside this
+        one: the token endpoint answers before it runs, so it never sees who is logged in."""
+        session = "session" in scope and not before[0]
+        user = "user" in scope and not before[1] and self.user_resolver is None
+        if not (session and self.user_resolver is not None) and not user:
+            return
+        self._order_reported = True
+        needed = "SessionMiddleware" if session else "AuthenticationMiddleware"
+        log.error(
+            "embedgate: EmbedgateMiddleware runs outside %s, so its token endpoint cannot "
+            "see who is logged in (every refresh answers 401). Starlette runs the middleware "
+            "added last first: call app.add_middleware(EmbedgateMiddleware, ...) before "
+            "app.add_middleware(%s, ...).",
+            needed,
+            needed,
+        )
 
     async def _refuse(
         self, scope: Scope, receive: Receive, send: Send, error: ConfigurationError
