@@ -32,10 +32,12 @@ def load(name: str) -> ModuleType:
     return module
 
 
-def test_flask_snippet() -> None:
+def test_flask_snippet(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SESSION_SECRET", "session-secret-for-tests")
     app = load("flask_app").app
     with app.test_client() as client:
-        assert client.get("/").status_code == 401  # login_required
+        assert client.get("/").status_code == 302  # login_required: to the login form
+        assert 'name="password"' in client.get("/login").text
         with client.session_transaction() as session:
             session["_user_id"] = "alice"  # what Flask-Login's login_user() stores
         page = client.get("/")
@@ -58,10 +60,11 @@ async def test_fastapi_snippet(anyio_backend: str, monkeypatch: pytest.MonkeyPat
     app = load("fastapi_app").app
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        assert blocks((await client.get("/")).text) == []
+        assert (await client.get("/")).status_code == 303  # to the login form
+        assert 'name="password"' in (await client.get("/login")).text
         assert (await client.get("/api/embed-token")).status_code == 401
         bad = await client.post("/login", data={"username": "alice", "password": "nope"})
-        assert bad.status_code == 401
+        assert bad.headers["location"] == "/login"
         await client.post("/login", data={"username": "alice", "password": "demo"})
         page = await client.get("/")
         token = page_token(page.text)
