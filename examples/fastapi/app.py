@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Send
 from embedgate import Engine, Principal
 from embedgate.asgi import EmbedgateMiddleware, Scope, scope_user
 from embedgate.integrations.fastapi import install_templates, logout
+from embedgate.workers import require_fixed
 
 logging.basicConfig(level=logging.INFO)
 log = logging.getLogger("example")
@@ -66,6 +67,7 @@ def development_settings() -> dict[str, Any]:
     generic = os.environ.get("EMBEDGATE_PROVIDER", "generic").lower() == "generic"
     if not generic or any(os.environ.get(name) for name in keyed):
         return {}
+    require_fixed(["EMBEDGATE_SECRET"])  # several workers: one random secret each would fail
     log.warning(
         "EMBEDGATE_SECRET is not set: signing with a random secret made at start-up. "
         "FOR DEVELOPMENT ONLY: tokens die with the process and no provider can verify them."
@@ -93,6 +95,7 @@ def session_secret() -> str:
     secret = os.environ.get("SESSION_SECRET")
     if secret:
         return secret
+    require_fixed(["SESSION_SECRET"])
     log.warning("SESSION_SECRET is not set: sessions use a random key (development only)")
     return secrets.token_urlsafe(32)
 

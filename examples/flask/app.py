@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 
 from embedgate import Principal
 from embedgate.integrations.flask import EmbedGate
+from embedgate.workers import require_fixed
 
 logging.basicConfig(level=logging.INFO)
 log = logging.getLogger("example")
@@ -65,6 +66,7 @@ def development_settings() -> dict[str, Any]:
     generic = os.environ.get("EMBEDGATE_PROVIDER", "generic").lower() == "generic"
     if not generic or any(os.environ.get(name) for name in keyed):
         return {}
+    require_fixed(["EMBEDGATE_SECRET"])  # several workers: one random secret each would fail
     log.warning(
         "EMBEDGATE_SECRET is not set: signing with a random secret made at start-up. "
         "FOR DEVELOPMENT ONLY: tokens die with the process and no provider can verify them."
@@ -91,6 +93,7 @@ def embed_settings(profile: Any) -> dict[str, Any]:
 app = Flask(__name__)
 app.config.from_prefixed_env()  # FLASK_SECRET_KEY -> SECRET_KEY
 if not app.config.get("SECRET_KEY"):
+    require_fixed(["FLASK_SECRET_KEY"])
     log.warning("FLASK_SECRET_KEY is not set: sessions use a random key (development only)")
     app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
 app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
