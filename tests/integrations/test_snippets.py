@@ -11,7 +11,7 @@ from types import ModuleType
 import httpx
 import pytest
 
-from tests.integrations.helpers import blocks, claims, page_token
+from tests.integrations.helpers import claims, page_token
 
 SNIPPETS = Path(__file__).resolve().parents[2] / "docs" / "snippets"
 TOKEN = {"X-Embedgate": "1"}
