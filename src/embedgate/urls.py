@@ -21,6 +21,7 @@ __all__ = [
     "origin_of",
     "resolve",
     "same_site_path",
+    "url_class",
 ]
 
 PAGE_ORIGIN: Final = "self"
@@ -59,6 +60,18 @@ def same_site_path(url: str) -> bool:
     return all(origin_of(url, base) == origin_of(base) for base in _PAGE_BASES)
 
 
+def url_class(url: str) -> str | None:
+    """:data:`PAGE_ORIGIN` for a reference that stays on the page's origin whatever the page
+    (a path, query or fragment: never ``//host``, ``/\\host`` or ``https:host``), the origin
+    of an absolute http(s) URL that no base changes, else None (``javascript:``, ``data:``,
+    ambiguous, unparseable). ``embedgate.js`` classifies with the same rules (``urlClass``).
+    """
+    if same_site_path(url):
+        return PAGE_ORIGIN
+    origin = origin_of(url)
+    return origin if origin is not None and origin_of(url, _PAGE_BASES[0]) == origin else None
+
+
 def check_url_template(setting: str, template: str, origins: tuple[str, ...] = ()) -> str:
     """A URL template the browser resolves to one of ``origins`` (serialised origins, or
     :data:`PAGE_ORIGIN` for the page's own), placeholders filled in. With no ``origins``,
@@ -67,19 +80,15 @@ def check_url_template(setting: str, template: str, origins: tuple[str, ...] = (
     probe = template
     for placeholder, value in _PLACEHOLDERS.items():
         probe = probe.replace(placeholder, value)
-    if same_site_path(probe):
-        if origins and PAGE_ORIGIN not in origins:
-            raise ConfigurationError(setting, "a path on the page's own site is not allowed here")
-        return template
-    origin = origin_of(probe)
-    if origin is None or origin_of(probe, _PAGE_BASES[0]) != origin:
+    found = url_class(probe)
+    if found is None:
         raise ConfigurationError(
             setting, "expected an absolute http(s) URL or a path on the page's own site"
         )
-    if origins and origin not in origins:
+    if origins and found not in origins:
+        where = "a path on the page's own site" if found == PAGE_ORIGIN else found
         raise ConfigurationError(
-            setting,
-            f"resolves to {origin}, not to the provider's origin ({', '.join(origins)})",
+            setting, f"resolves to {where}, not to the provider's origin ({', '.join(origins)})"
         )
     return template
 

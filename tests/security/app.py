@@ -151,6 +151,12 @@ PAGES = {
     + "{{ hostile | safe }}</section>"
     + GENUINE
     + "{{ embed_script() }}</body></html>",
+    # The genuine embeds alone.
+    "plain.html": "<!doctype html><html><head><title>Sales</title>"
+    + RECORDER
+    + "</head><body>"
+    + GENUINE
+    + "{{ embed_script() }}</body></html>",
     # The middleware injects the block into <head>; the hostile markup follows it.
     "injected.html": "<!doctype html><html><head><title>Comments</title>" + RECORDER + "</head>"
     "<body>" + GENUINE + "<section class=comments>{{ hostile | safe }}</section></body></html>",
@@ -184,6 +190,7 @@ def create() -> EmbedgateMiddleware:
             Route("/", page("last.html")),
             Route("/injected", page("injected.html")),
             Route("/clobbered", page("clobbered.html")),
+            Route("/plain", page("plain.html")),
             Route("/provider/embed", embed),
             Route("/local/embed", embed),
             Route("/img.png", empty),

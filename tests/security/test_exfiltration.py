@@ -133,3 +133,59 @@ def test_hostile_markup_never_gets_the_token_and_the_genuine_embeds_refresh(
     assert asked
     assert all(r["body"] == "" for r in asked)
     context.close()
+
+
+# Bound elements (the page's own script copies the response's binding) asking for what no
+# policy allows: nothing is written, each refusal is reported once.
+BOUND = """async cases => {
+  const genuine = Document.prototype.getElementById.call(document, "element");
+  const bind = genuine.getAttribute("data-embedgate-bind");
+  const box = document.createElement("div");
+  box.innerHTML = cases.join("");
+  for (const el of box.querySelectorAll("[data-embedgate-token]")) {
+    el.setAttribute("data-embedgate-bind", bind);
+  }
+  const before = window.errors.length;
+  document.body.appendChild(box);
+  for (let n = 0; n < 100 && window.errors.length - before < cases.length - 1; n++) {
+    await new Promise(r => setTimeout(r, 50));
+  }
+  const token = window.embedgate.current().token;
+  return {
+    written: [...box.querySelectorAll("[data-embedgate-token]")].map(el => {
+      const name = el.getAttribute("data-embedgate-token");
+      return [el.localName, name, (el.getAttribute(name) || "").includes(token)];
+    }),
+    codes: window.errors.slice(before).map(e => e.code),
+  };
+}"""
+
+
+@pytest.mark.timeout(60)
+def test_bound_elements_get_only_allowed_attributes(
+    browser: Browser, server: tuple[str, str]
+) -> None:
+    page_origin, _ = server
+    page = browser.new_page()
+    page.goto(page_origin + "/plain")
+    page.wait_for_function("() => window.embedgate.current() !== null")
+    cases = [
+        '<x-widget data-embedgate-token="auth"></x-widget>',  # allowed: a custom element's
+        '<x-widget data-embedgate-token="onclick"></x-widget>',
+        '<x-widget data-embedgate-token="style"></x-widget>',
+        '<x-widget data-embedgate-token="href"></x-widget>',
+        '<x-widget data-embedgate-token="srcdoc"></x-widget>',
+        '<img data-embedgate-token="title">',
+        '<img data-embedgate-token="onerror" src="/missing.png">',
+        '<a data-embedgate-token="href">x</a>',
+        '<iframe data-embedgate-token="srcdoc"></iframe>',
+        '<iframe data-embedgate-token="src"></iframe>',  # no template: never the bare token
+        '<svg><image data-embedgate-token="href"></image></svg>',
+        '<form data-embedgate-token="action"></form>',
+    ]
+    result = page.evaluate(BOUND, cases)
+    assert [w[2] for w in result["written"]] == [True] + [False] * (len(cases) - 1)
+    assert sorted(set(result["codes"])) == ["attribute_refused", "url_refused"]
+    assert len(result["codes"]) == len(cases) - 1
+    assert page.evaluate("() => window.pwned") == 0
+    page.close()

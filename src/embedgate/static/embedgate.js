@@ -142,21 +142,42 @@
     return allowed(allow.attributes, name) || allowed(allow.attributes, "*") ? "plain" : null;
   }
 
-  // value as the browser resolves it for el (its base URL included), if that is on one of
-  // the policy's origins ("self": the page's own); else null.
+  // URL classes, the same as embedgate.urls on the server (WHATWG rules: new URL()):
+  // "self" for a reference that stays on the page's origin whatever the page (a path, a query,
+  // a fragment: never "//host", "/\\host" or "https:host"), an origin for an absolute http(s)
+  // URL that no base can change, else null (javascript:, data:, ambiguous, unparseable).
+  var PAGE_BASES = ["https://page.embedgate.invalid/a/b", "http://page.embedgate.invalid/a/b"];
+
+  function originOf(value, base) {
+    try {
+      var u = base === undefined ? new URL(value) : new URL(value, base);
+      return u.protocol === "https:" || u.protocol === "http:" ? u.origin : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function urlClass(value) {
+    if (PAGE_BASES.every(function (b) { return originOf(value, b) === originOf(b); })) {
+      return "self";
+    }
+    var o = originOf(value);
+    return o !== null && originOf(value, PAGE_BASES[0]) === o ? o : null;
+  }
+
+  // value as a URL object if its class is one of the policy's origins and the browser,
+  // resolving it for el (its base URL included: a <base> elsewhere refuses it), lands on that
+  // origin; else null.
   function allowedUrl(value, el) {
+    var c = typeof value === "string" ? urlClass(value) : null;
+    if (c === null || !allowed(allow.origins, c)) return null;
     var url;
     try {
       url = new URL(value, baseOf.call(el || document));
     } catch (e) {
       return null;
     }
-    if (url.protocol !== "https:" && url.protocol !== "http:") return null;
-    for (var i = 0; i < allow.origins.length; i++) {
-      var o = allow.origins[i];
-      if (url.origin === (o === "self" ? window.location.origin : o)) return url;
-    }
-    return null;
+    return url.origin === (c === "self" ? window.location.origin : c) ? url : null;
   }
 
   function refuse(el, code, resource) {
