@@ -715,7 +715,8 @@
       if (handed.has(el)) return;
       var name = attr(el, "data-embedgate-sdk");
       var h = Object.prototype.hasOwnProperty.call(HANDOVERS, name) ? HANDOVERS[name] : null;
-      if (!h || !allowed(allow.sdks, name)) return refuse(el, "sdk_refused");
+      if (!h) return refuse(el, "sdk_unknown"); // no handover for it in this script
+      if (!allowed(allow.sdks, name)) return refuse(el, "sdk_refused");
       var urls = h.urls(el).map(function (u) { return u ? allowedUrl(u, el) : null; });
       if (urls.indexOf(null) >= 0) return refuse(el, "url_refused");
       handed.add(el); // once per element, whatever the outcome
