@@ -4,6 +4,7 @@ by gunicorn (WSGI) and by uvicorn (ASGI), driven over HTTP with a cookie jar."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +88,10 @@ def test_pages_tags_and_endpoint_carry_the_users_token(server: str) -> None:
         assert claim_set["groups"] == ["analysts"]
         assert f'data-token="{token}"' in page.text  # {% embed_token %}: the same session
         assert iframe_token(page.text) == token  # {% embed_snippet %}: one token per session
+        # {% embed_binding %} and the snippet carry the binding the injected block says.
+        bind = re.search(r'"bind":"([\w-]+)"', page.text)
+        assert bind is not None
+        assert page.text.count(f'data-embedgate-bind="{bind.group(1)}"') == 2
         assert page.headers["cache-control"] == "private, no-store"
         assert "embedgate_session" in client.cookies
         answer = client.post("/_embedgate/token", headers=TOKEN)
