@@ -231,8 +231,9 @@ class Config:
     previous_key_algorithms: tuple[str, ...] = setting(
         (),
         _req_names,
-        "comma-separated algorithms of EMBEDGATE_PREVIOUS_KEY_FILES, in order (default: "
-        "EMBEDGATE_ALGORITHM when the key fits it, else the key's own)",
+        "comma-separated algorithms of the retired keys (EMBEDGATE_PREVIOUS_KEY_FILES, or "
+        "EMBEDGATE_PREVIOUS_SECRETS), in order (default: EMBEDGATE_ALGORITHM when the key "
+        "fits it, else the key's own)",
     )
     next_key_file: str | None = setting(
         None, _opt_str, "PEM file of the next key: published in the JWKS now, signs once promoted"
@@ -331,14 +332,16 @@ class Config:
                 "EMBEDGATE_PRIVATE_KEY",
                 "set EMBEDGATE_PRIVATE_KEY or EMBEDGATE_PRIVATE_KEY_FILE, not both",
             )
-        if self.previous_key_algorithms and len(self.previous_key_algorithms) != len(
-            self.previous_key_files
-        ):
+        retired_name, retired = (
+            ("EMBEDGATE_PREVIOUS_SECRETS", len(self.previous_secrets))
+            if self.secret is not None
+            else ("EMBEDGATE_PREVIOUS_KEY_FILES", len(self.previous_key_files))
+        )
+        if self.previous_key_algorithms and len(self.previous_key_algorithms) != retired:
             raise ConfigurationError(
                 "EMBEDGATE_PREVIOUS_KEY_ALGORITHMS",
-                f"names {len(self.previous_key_algorithms)} algorithms for "
-                f"{len(self.previous_key_files)} EMBEDGATE_PREVIOUS_KEY_FILES; give one per "
-                "file, in the same order",
+                f"names {len(self.previous_key_algorithms)} algorithms for {retired} "
+                f"{retired_name}; give one per key, in the same order",
             )
         if self.algorithm == "none":
             raise ConfigurationError("EMBEDGATE_ALGORITHM", "'none' is never accepted")

@@ -56,10 +56,20 @@ def keyset_from_config(config: Config) -> KeySet:
                 "EMBEDGATE_ALGORITHM",
                 f"{algorithm} needs EMBEDGATE_PRIVATE_KEY, not EMBEDGATE_SECRET (an HMAC secret)",
             )
-        keys.extend(
-            SigningKey.hmac(old, algorithm, active=False, setting="EMBEDGATE_PREVIOUS_SECRETS")
-            for old in config.previous_secrets
-        )
+        for index, old in enumerate(config.previous_secrets):
+            # An HS256 secret retired by a move to HS512 keeps verifying HS256 tokens.
+            own = config.previous_key_algorithms[index] if config.previous_key_algorithms else None
+            if own is not None and own not in HMAC_ALGORITHMS:
+                raise ConfigurationError(
+                    "EMBEDGATE_PREVIOUS_KEY_ALGORITHMS",
+                    f"{own!r} is not an HMAC algorithm; a retired secret needs one of "
+                    f"{', '.join(sorted(HMAC_ALGORITHMS))}",
+                )
+            keys.append(
+                SigningKey.hmac(
+                    old, own or algorithm, active=False, setting="EMBEDGATE_PREVIOUS_SECRETS"
+                )
+            )
         keys.append(SigningKey.hmac(config.secret, algorithm, kid=config.key_id))
         return KeySet(keys)
     assert pem is not None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -247,3 +248,35 @@ def test_ed448_keys_are_refused_saying_verifiers_support_ed25519_only(
     message = str(caught.value)
     assert "Ed25519 only" in message
     assert "npm jose" in message
+
+
+def test_a_retired_hmac_secret_keeps_its_own_algorithm() -> None:
+    # HS256 -> HS512: the old 32-byte secret is too short for HS512, and its tokens are HS256.
+    old = secrets.token_hex(16)  # 32 bytes
+    new = secrets.token_hex(32)
+    token = _mint(keyset_from_config(Config.load(environ=NO_ENV, secret=old)), "alice")
+    rotated = keyset_from_config(
+        Config.load(
+            {
+                "EMBEDGATE_ALGORITHM": "HS512",
+                "EMBEDGATE_SECRET": new,
+                "EMBEDGATE_PREVIOUS_SECRETS": old,
+                "EMBEDGATE_PREVIOUS_KEY_ALGORITHMS": "HS256",
+            },
+            environ=NO_ENV,
+        )
+    )
+    assert [k.algorithm for k in rotated.keys] == ["HS256", "HS512"]
+    assert verify(token, rotated, audience=AUDIENCE, issuer=ISSUER)["sub"] == "alice"
+    with pytest.raises(ConfigurationError) as caught:
+        keyset_from_config(
+            Config.load(
+                environ=NO_ENV, secret=new, previous_secrets=old, previous_key_algorithms="RS256"
+            )
+        )
+    assert caught.value.setting == "EMBEDGATE_PREVIOUS_KEY_ALGORITHMS"
+    with pytest.raises(ConfigurationError) as caught:
+        Config.load(
+            environ=NO_ENV, secret=new, previous_secrets=old, previous_key_algorithms="HS256,HS384"
+        )
+    assert caught.value.setting == "EMBEDGATE_PREVIOUS_KEY_ALGORITHMS"
