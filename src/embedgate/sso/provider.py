@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from typing import Any, Final
@@ -19,13 +20,55 @@ MAX_DOCUMENT: Final = 1_048_576
 DISCOVERY_PATH: Final = "/.well-known/openid-configuration"
 
 
+MAX_REDIRECTS: Final = 3
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to the same origin (scheme, host and port), at most
+    ``MAX_REDIRECTS`` times: the IdP's keys and documents never come from another host, nor
+    over http after https."""
+
+    max_redirections = MAX_REDIRECTS
+
+    def redirect_request(  # noqa: PLR0917 - urllib's signature
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if _origin(newurl) != _origin(req.full_url):
+            raise urllib.error.HTTPError(
+                req.full_url, code, "redirect to another origin refused", headers, fp
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects)
+
+
 def fetch_json(url: str, timeout: float) -> dict[str, Any]:
-    """GET a JSON object over http(s); VerificationError(code="keys_unavailable") if not."""
+    """GET a JSON object over http(s); VerificationError(code="keys_unavailable") if not.
+
+    Redirects are followed only within the URL's origin: never to another host, port or
+    scheme (an https document is never read over http)."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise VerificationError("the IdP URL must be http or https", code="keys_unavailable")
     request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with _OPENER.open(request, timeout=timeout) as response:
             data = json.loads(response.read(MAX_DOCUMENT + 1)[:MAX_DOCUMENT])
     except (OSError, ValueError) as exc:
         raise VerificationError(
@@ -34,6 +77,10 @@ def fetch_json(url: str, timeout: float) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise VerificationError("the IdP document is not a JSON object", code="keys_unavailable")
     return data
+
+
+def _downgrades(source: str, target: str) -> bool:
+    return urlsplit(source).scheme.lower() == "https" and urlsplit(target).scheme.lower() != "https"
 
 
 class OIDCProvider:
@@ -109,6 +156,11 @@ class OIDCProvider:
             if not isinstance(uri, str):
                 raise VerificationError(
                     "the discovery document has no jwks_uri", code="keys_unavailable"
+                )
+            if self.metadata_url is not None and _downgrades(self.metadata_url, uri):
+                raise VerificationError(
+                    "the discovery document's jwks_uri is http where the document is https",
+                    code="keys_unavailable",
                 )
             keys = fetch_json(uri, self.timeout).get("keys")
         if not isinstance(keys, list):
