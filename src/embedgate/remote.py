@@ -258,15 +258,14 @@ class RemoteMinter(ABC):
         url = self._url(call)
         for attempt in range(self.policy.retries + 1):
             try:
-                response = client.request(call.method, url, **self._request_args(call))
+                with client.stream(call.method, url, **self._request_args(call)) as response:
+                    body = _read_capped(response)
             except httpx.TimeoutException as exc:
                 error = self._transport_error(call, TIMEOUT, exc)
             except httpx.TransportError as exc:
                 error = self._transport_error(call, UNAVAILABLE, exc)
             else:
-                outcome = self._judge(
-                    call, response.status_code, response.headers, response.content
-                )
+                outcome = self._judge(call, response.status_code, response.headers, body)
                 if isinstance(outcome, HttpReply):
                     telemetry.upstream_call(self._name)
                     return outcome
@@ -283,15 +282,15 @@ class RemoteMinter(ABC):
         url = self._url(call)
         for attempt in range(self.policy.retries + 1):
             try:
-                response = await client.request(call.method, url, **self._request_args(call))
+                stream = client.stream(call.method, url, **self._request_args(call))
+                async with stream as response:
+                    body = await _aread_capped(response)
             except httpx.TimeoutException as exc:
                 error = self._transport_error(call, TIMEOUT, exc)
             except httpx.TransportError as exc:
                 error = self._transport_error(call, UNAVAILABLE, exc)
             else:
-                outcome = self._judge(
-                    call, response.status_code, response.headers, response.content
-                )
+                outcome = self._judge(call, response.status_code, response.headers, body)
                 if isinstance(outcome, HttpReply):
                     telemetry.upstream_call(self._name)
                     return outcome
@@ -344,8 +343,14 @@ class RemoteMinter(ABC):
         return self.error(code, f"the {call.what} {problem} ({type(exc).__name__})")
 
     def _judge(
-        self, call: HttpCall, status: int, headers: httpx.Headers, body: bytes
+        self, call: HttpCall, status: int, headers: httpx.Headers, body: bytes | None
     ) -> HttpReply | IssuerError:
+        if body is None:
+            return self.error(
+                MALFORMED,
+                f"the {call.what} answered more than {MAX_BODY} bytes (HTTP {status})",
+                status=status,
+            )
         if 200 <= status < 300 or status in call.handles:
             data = _json_object(body)
             if data is None:
@@ -408,6 +413,39 @@ def _loop_key() -> object:
     import asyncio
 
     return asyncio.get_running_loop()
+
+
+def _declared_too_large(response: httpx.Response) -> bool:
+    declared = response.headers.get("content-length")
+    try:
+        return declared is not None and int(declared) > MAX_BODY
+    except ValueError:
+        return False
+
+
+def _read_capped(response: httpx.Response) -> bytes | None:
+    """The reply's body, read as it streams; None once past ``MAX_BODY`` bytes (the rest is
+    never read: the connection is dropped), so a huge or endless reply costs the cap."""
+    if _declared_too_large(response):
+        return None
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > MAX_BODY:
+            return None
+    return bytes(body)
+
+
+async def _aread_capped(response: httpx.Response) -> bytes | None:
+    """Async face of :func:`_read_capped`."""
+    if _declared_too_large(response):
+        return None
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > MAX_BODY:
+            return None
+    return bytes(body)
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ which live in the plain methods :meth:`_lookup` and :meth:`_admit`.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from dataclasses import dataclass, replace
 
@@ -187,6 +188,7 @@ class TokenService:
                 provider=self.issuer.name,
                 code="subject_mismatch",
             )
+        minted = self._capped(minted, now)
         lifetime = minted.expires_at - max(minted.issued_at, 0.0)
         if minted.expires_at - now < self.timing.min_remaining or lifetime <= 0:
             raise IssuerError(
@@ -206,6 +208,27 @@ class TokenService:
                 int(token.expires_at),
             )
         return token, token.expires_at - self.timing.min_remaining
+
+    def _capped(self, minted: EmbedToken, now: float) -> EmbedToken:
+        """Every issued token, whoever minted it, lives at most ``EMBEDGATE_MAX_TTL`` here
+        (a provider answering ``expiresIn=1e9`` is not cached for 30 years); a token
+        without a usable expiry (not a finite number) is refused."""
+        if not (math.isfinite(minted.expires_at) and math.isfinite(minted.issued_at)):
+            raise IssuerError(
+                f"{self.issuer.name}: issued a token without a usable expiry",
+                provider=self.issuer.name,
+                code="provider_malformed",
+                retry_after=30.0,
+            )
+        cap = now + self.timing.max_ttl
+        if minted.expires_at > cap:
+            log.info(
+                "embedgate: %s issued a token living past EMBEDGATE_MAX_TTL (%d s); capped",
+                self.issuer.name,
+                self.timing.max_ttl,
+            )
+            minted = replace(minted, expires_at=cap, issued_at=min(minted.issued_at, now))
+        return minted
 
     def _stale_fallback(
         self, cached: EmbedToken | None, subject: str, error: IssuerError
