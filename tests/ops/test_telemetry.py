@@ -192,7 +192,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from embedgate import Engine, Principal
 
-engine = Engine.from_settings(environ={}, secret="x" * 40)
+engine = Engine.from_settings(environ={}, secret="Zq3vX9pL2mN8rT5wY1bK7cF4hJ6dG0sA")
 service = engine.service
 service.get_token(Principal(subject="before"), "s0")  # before the SDK: nothing recorded
 reader = InMemoryMetricReader()
@@ -226,7 +226,7 @@ def refuse(name, *args, **kwargs):
     return real(name, *args, **kwargs)
 builtins.__import__ = refuse
 from embedgate import Engine, Principal, telemetry
-engine = Engine.from_settings(environ={}, secret="x" * 40)
+engine = Engine.from_settings(environ={}, secret="Zq3vX9pL2mN8rT5wY1bK7cF4hJ6dG0sA")
 token = engine.service.get_token(Principal(subject="a"), "s")
 with telemetry.remote_mint("toucan"):
     pass

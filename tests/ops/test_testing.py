@@ -80,7 +80,8 @@ def test_a_null_block_when_issuance_failed() -> None:
     fake.install(eng)
     fake.fail(503, times=10)
     page = TestClient(app(eng)).get("/")
-    assert embed_data(page) is None
+    data = embed_data(page)
+    assert data is None or data["token"] is None
     with pytest.raises(AssertionError, match="issuance failed"):
         extract_token(page)
 

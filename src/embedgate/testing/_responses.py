@@ -58,7 +58,7 @@ def _text(response: Any) -> tuple[str, str]:
 
 def embed_data(response: Any) -> dict[str, Any] | None:
     """The embedgate data of a response: an endpoint answer's JSON object, or a page's
-    token block (``None`` when the block is ``null``: issuance failed). Fails the test when
+    token block (its ``token`` is ``null`` when issuance failed). Fails the test when
     the response carries neither, or a page carries more than one block."""
     body, kind = _text(response)
     if "json" in kind:
@@ -92,8 +92,8 @@ def extract_token(response: Any) -> str:
     if bare is not None:
         return bare
     data = embed_data(response)
-    if data is None:
-        raise AssertionError("the page's token block is null: issuance failed")
+    if data is None or (data.get("token") is None and data.get("session") is not False):
+        raise AssertionError("the page's token block holds no token: issuance failed")
     token = data.get("token")
     if not isinstance(token, str) or not token:
         raise AssertionError("the response carries no token (a provider without session tokens?)")
