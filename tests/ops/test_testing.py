@@ -246,3 +246,19 @@ def test_no_app_named_uses_the_keys_of_the_apps_engine(monkeypatch: pytest.Monke
     gc.collect()
     with pytest.raises(AssertionError, match="does not verify"):
         assert_embed_token(forged, sub="alice")
+
+
+def test_attributes_among_the_top_level_claims() -> None:
+    """Provider layouts (Tableau, Metabase SSO) carry user attributes as top-level claims."""
+    import jwt
+
+    from embedgate import KeySet, SigningKey
+
+    key = SigningKey.hmac(TEST_SECRET)
+    now = int(time.time())
+    claims = {"sub": "alice", "region": "EU", "aud": "embedgate", "iss": "embedgate"}
+    claims |= {"iat": now, "nbf": now, "exp": now + 60, "jti": "j1"}
+    token = jwt.encode(claims, TEST_SECRET, algorithm="HS256", headers={"kid": key.kid})
+    assert_embed_token(token, sub="alice", attributes={"region": "EU"}, keys=KeySet([key]))
+    with pytest.raises(AssertionError, match="attribute 'region' is 'EU', expected 'US'"):
+        assert_embed_token(token, attributes={"region": "US"}, keys=KeySet([key]))

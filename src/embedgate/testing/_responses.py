@@ -228,12 +228,16 @@ def assert_embed_token(
         problems.append(f"tenant is {found.get('tenant')!r}, expected {tenant!r}")
     if roles is not None and list(found.get("roles") or []) != list(roles):
         problems.append(f"roles are {found.get('roles')!r}, expected {list(roles)!r}")
-    held = found.get("attributes") or {}
+    # embedgate's own layout nests user attributes under "attributes"; provider layouts
+    # (Tableau, Metabase SSO...) put them among the top-level claims.
+    nested = found.get("attributes")
+    held = nested if isinstance(nested, dict) else {}
     for name, value in (attributes or {}).items():
-        if name not in held:
-            problems.append(f"attribute {name!r} is missing (has {sorted(held)})")
-        elif held[name] != value:
-            problems.append(f"attribute {name!r} is {held[name]!r}, expected {value!r}")
+        source = held if name in held else found
+        if name not in source:
+            problems.append(f"attribute {name!r} is missing (has {sorted(held or found)})")
+        elif source[name] != value:
+            problems.append(f"attribute {name!r} is {source[name]!r}, expected {value!r}")
     for name, value in (claims or {}).items():
         if found.get(name) != value:
             problems.append(f"claim {name!r} is {found.get(name)!r}, expected {value!r}")
