@@ -282,12 +282,18 @@ def _tree(data: bytes) -> bytes:
 
 
 def _serialise(doc: Any) -> bytes:
-    """The tree without comments: a comment before <head> moves into the head once our
-    elements open it, which changes nothing a page can see."""
+    """The tree without comments and blank text: a comment or whitespace before <head>
+    moves into the head once our elements open it, which changes nothing a page shows."""
     for parent in list(doc.iter()):
         for child in list(parent):
             if child.tag is ET.Comment:
                 _remove(parent, child)
+    # Whitespace the parser drops before <head> is kept once our elements opened it.
+    for element in doc.iter():
+        if element.text is not None and not element.text.strip():
+            element.text = None
+        if element.tail is not None and not element.tail.strip():
+            element.tail = None
     return ET.tostring(doc)
 
 

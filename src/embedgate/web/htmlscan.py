@@ -56,6 +56,60 @@ def _ci(name: bytes) -> bytes:
     return rb"(?i:" + name + rb")"
 
 
+def _raw_element(name: bytes) -> bytes:
+    # The start tag, the content up to the first "</name" that ends a tag name, the end tag.
+    return (
+        rb"<"
+        + _ci(name)
+        + _TAG_END
+        + _ATTRS
+        + rb"[^<]*(?:<(?!/"
+        + _ci(name)
+        + _TAG_END
+        + rb")[^<]*)*</"
+        + _ci(name)
+        + _TAG_END
+        + _ATTRS
+    )
+
+
+_SPECIAL = (*sorted(_RAW), b"script", b"plaintext", b"body")
+# Runs of tokens that can hold neither an insertion point, a marker nor a data block,
+# consumed inside the regex engine: text, ordinary tags, comments, whole raw-text elements
+# and inline scripts without "<!--" (whose tag and text up to the first "<" do not mention
+# embedgate). It stops at anything else, which the loop below reads token by token.
+_SKIP = re.compile(
+    rb"(?:"
+    + rb"|".join(
+        (
+            rb"[^<]+",
+            rb"<(?!(?:" + b"|".join(_ci(n) for n in _SPECIAL) + rb")" + _TAG_END + rb")"
+            rb"[A-Za-z][^\t\n\f\r />]*" + _ATTRS,
+            rb"</(?!" + _ci(b"head|body") + _TAG_END + rb")[A-Za-z][^\t\n\f\r />]*" + _ATTRS,
+            rb"<"
+            + _ci(b"script")
+            + _TAG_END
+            + rb"(?![^<]*embedgate)"
+            + _ATTRS
+            + rb"[^<]*(?:<(?!!--|/"
+            + _ci(b"script")
+            + _TAG_END
+            + rb")[^<]*)*</"
+            + _ci(b"script")
+            + _TAG_END
+            + _ATTRS,
+            *(_raw_element(n) for n in sorted(_RAW)),
+            rb"<!--(?! embedgate -->)(?:>|->|(?:[^-]|-(?!-!?>))*--!?>)",
+            rb"<!(?!--)[^>]*>",
+            rb"<\?[^>]*>",
+            rb"</>",
+            rb"</[^A-Za-z>][^>]*>",
+            rb"<(?=[^A-Za-z!?/])",  # a lone "<" is text (at the very end: maybe not yet)
+        )
+    )
+    + rb")*",
+    re.DOTALL,
+)
 _START_TAG = re.compile(rb"<([A-Za-z][^\t\n\f\r />]*)((?:" + _SEP + rb"|" + _ATTR + rb")*)>")
 _END_TAG = re.compile(rb"</([A-Za-z][^\t\n\f\r />]*)" + _ATTRS)
 _ATTR_PAIR = re.compile(
@@ -66,7 +120,6 @@ _ATTR_PAIR = re.compile(
 _COMMENT_CLOSE = re.compile(rb">|->|.*?--!?>", re.DOTALL)
 _SCRIPT_TOKENS = re.compile(rb"<!--|-->|<(/?)" + _ci(b"script") + _TAG_END)
 _DASHES_GT = re.compile(rb"-*>")
-_ANY_BODY_END = re.compile(rb"</(?i:body)")
 _CLOSERS = {n: re.compile(rb"</" + _ci(n) + _TAG_END) for n in _RAW}
 
 
@@ -136,7 +189,9 @@ def _scan(
     last_body_end = -1
     find = body.find
     size = len(body)
+    skip = _SKIP.match
     while True:
+        pos = skip(body, pos).end()  # type: ignore[union-attr]  # "(...)*" always matches
         start = find(b"<", pos)
         if start < 0:
             return (END if eof else MORE), size, marker, last_body_end
@@ -207,23 +262,55 @@ def _scan(
         pos += 1
 
 
-_EXACT_FALLBACK_LIMIT = 256 * 1024
+_EXACT_FALLBACK_LIMIT = 32 * 1024
 _BODY_END_TAG = re.compile(rb"</(?i:body)(?=[\t\n\f\r />])")
+_TAIL_WINDOW = 8192
+_NEAR = 64 * 1024
+_RAW_CHECKED = (b"script", b"style", b"textarea", b"title", b"noscript", b"xmp")
+
+
+def _last_candidate(body: bytes | bytearray, end: int) -> int:
+    """Start of the last ``</body`` before ``end``, scanning back in growing windows."""
+    window = _TAIL_WINDOW
+    while end > 0:
+        start = max(0, end - window)
+        last = -1
+        for m in _BODY_END_TAG.finditer(body, start, end):
+            last = m.start()
+        if last >= 0:
+            return last
+        end = start + 6 if start else 0  # a tag straddling ``start`` lies in the next window
+        window *= 2
+    return -1
+
+
+def _plausibly_data(body: bytes | bytearray, pos: int) -> bool:
+    """Whether ``pos`` is outside comments, common raw-text elements and tags, judged from
+    the nearest openers and closers before it."""
+    near = max(0, pos - _NEAR)  # comments and raw text longer than this are not judged
+    if body.rfind(b"<!--", near, pos) > body.rfind(b"-->", near, pos):
+        return False
+    if body.rfind(b"<", near, pos) > body.rfind(b">", near, pos):
+        return False
+    for name in _RAW_CHECKED:
+        for spelled in (name, name.upper()):
+            opened = body.rfind(b"<" + spelled, near, pos)
+            if opened >= 0 and opened > body.rfind(b"</" + spelled, near, pos):
+                return False
+    return True
 
 
 def _last_body_end_estimate(body: bytes | bytearray) -> InsertionPoint | None:
-    """A large page without a head: the last ``</body>`` not inside a comment or a script,
-    judged locally (tokenizing a large body in Python costs too much)."""
-    ends = [m.start() for m in _BODY_END_TAG.finditer(body)]
-    for pos in reversed(ends):
-        if body.rfind(b"<!--", 0, pos) > body.rfind(b"-->", 0, pos):
-            continue
-        opened = max(body.rfind(b"<script", 0, pos), body.rfind(b"<SCRIPT", 0, pos))
-        closed = max(body.rfind(b"</script", 0, pos), body.rfind(b"</SCRIPT", 0, pos))
-        if opened > closed:
-            continue
-        return InsertionPoint(pos, pos, "body")
-    return None
+    """A large page without a head: the last ``</body>`` that is plausibly an end tag
+    (tokenizing a large body costs too much; pages without a head are rare)."""
+    end = len(body)
+    while True:
+        pos = _last_candidate(body, end)
+        if pos < 0:
+            return None
+        if _plausibly_data(body, pos):
+            return InsertionPoint(pos, pos, "body")
+        end = pos
 
 
 def find_insertion_point(body: bytes) -> InsertionPoint | None:
@@ -250,7 +337,7 @@ def _fallback(
     stopped, in the data state; ``last`` is the last ``</body>`` and ``marker`` the marker it
     met): a data block anywhere leaves it alone; else the first marker, else the last
     ``</body>``."""
-    if _ANY_BODY_END.search(body, pos) is None and body.find(b"embedgate", pos) < 0:
+    if _last_candidate(body, len(body)) < pos and body.find(b"embedgate", pos) < 0:
         if marker is not None:
             return marker
         return None if last < 0 else InsertionPoint(last, last, "body")
