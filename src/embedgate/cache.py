@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -223,19 +224,34 @@ class MemoryCache:
         if not sessions:
             del self._users[user]
 
-    def invalidate(self, *, session_tag: str | None = None, subject: str | None = None) -> int:
+    def invalidate(
+        self,
+        *,
+        session_tag: str | None = None,
+        subject: str | None = None,
+        subject_tag: str | None = None,
+        tagger: Callable[[str], str] | None = None,
+    ) -> int:
         """Drop the entries of a session and/or a subject; returns how many went.
 
-        A scan over at most ``maxsize`` entries: logout and privilege changes are rare,
-        and the scan avoids per-entry index memory on the hot path.
+        ``subject_tag`` names the subject by its keyed hash (``tagger(subject)``), as the
+        shared cache's invalidation messages do. A scan over at most ``maxsize`` entries:
+        logout and privilege changes are rare, and the scan avoids per-entry index memory
+        on the hot path.
         """
-        if session_tag is None and subject is None:
+        if subject_tag is not None and tagger is None:
+            raise ValueError("subject_tag needs the tagger that made it")
+        if session_tag is None and subject is None and subject_tag is None:
             return 0
         with self._lock:
             doomed = [
                 key
                 for key, (token, _) in self._entries.items()
                 if _matches(token, session_tag, subject)
+                and (
+                    subject_tag is None
+                    or (tagger is not None and tagger(token.subject) == subject_tag)
+                )
             ]
             for key in doomed:
                 self._drop(key)
@@ -270,6 +286,10 @@ class MemoryCache:
 
     def __repr__(self) -> str:
         return f"MemoryCache(entries={len(self)}, maxsize={self._maxsize})"
+
+
+def _tagged(token: EmbedToken, subject_tag: str, tagger: Callable[[str], str] | None) -> bool:
+    return tagger is not None and hmac.compare_digest(tagger(token.subject), subject_tag)
 
 
 def _user_of(token: EmbedToken) -> str:

@@ -283,8 +283,11 @@ class Config:
     redis_url: str | None = setting(
         None, _opt_str, "redis://, rediss:// or unix:// URL of a shared cache"
     )
-    redis_encrypt: bool = setting(
-        False, _bool, "encrypt cached tokens in Redis (AES-GCM, key derived from the signing key)"
+    redis_encrypt: bool | None = setting(
+        None,
+        _opt_bool,
+        "encrypt cached tokens in Redis (AES-GCM, key derived from the engine's secret); "
+        "default: on when EMBEDGATE_SECRET, a private key or EMBEDGATE_API_KEY is set",
     )
     # -- web
     prefix: str = setting("/_embedgate", _str, "URL prefix of the token endpoint, script, JWKS")

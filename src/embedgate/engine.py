@@ -7,7 +7,7 @@ import logging
 import secrets
 import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -16,13 +16,16 @@ from .audit import audit_trail
 from .cache import CacheBackend, MemoryCache
 from .clock import SYSTEM_CLOCK, Clock
 from .config import Config, extension_settings
-from .errors import ProductionRefusedError
+from .errors import ConfigurationError, ProductionRefusedError
 from .mapping import ClaimMapping, principal_from_user
 from .principal import AttributePolicy, Principal
 from .providers import get_profile
 from .service import TokenService, TokenTiming
 from .settings import Settings, Unpack
 from .token import EmbedToken
+
+if TYPE_CHECKING:
+    from .redis_cache.codec import ValueCodec
 
 log = logging.getLogger("embedgate")
 
@@ -155,12 +158,7 @@ class Engine:
                 )
                 self._process_material = secrets.token_bytes(32)
             material = self._process_material
-        key = HKDF(
-            algorithm=hashes.SHA256(),
-            length=32,
-            salt=b"embedgate derived key v1",
-            info=purpose.encode("utf-8"),
-        ).derive(material)
+        key = derive_key(material, purpose)
         self._derived[purpose] = key
         return key
 
@@ -181,6 +179,16 @@ def live_engines() -> list[Engine]:
     return list(_LIVE)
 
 
+def derive_key(material: bytes, purpose: str) -> bytes:
+    """32 bytes for ``purpose`` from secret ``material`` (HKDF-SHA256)."""
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=b"embedgate derived key v1",
+        info=purpose.encode("utf-8"),
+    ).derive(material)
+
+
 def _secret_material(config: Config) -> bytes | None:
     for secret in (config.secret, config.private_key_pem(), config.api_key):
         if secret is not None and len(secret):
@@ -195,4 +203,29 @@ def build_cache(config: Config, clock: Clock = SYSTEM_CLOCK) -> CacheBackend:
         return local
     from .redis_cache import tiered_cache_from_url  # optional extra: embedgate[redis]
 
-    return tiered_cache_from_url(config.redis_url, local=local, clock=clock)
+    return tiered_cache_from_url(
+        config.redis_url, local=local, clock=clock, codec=redis_codec(config)
+    )
+
+
+def redis_codec(config: Config) -> ValueCodec:
+    """Subject hashes keyed, and values encrypted (EMBEDGATE_REDIS_ENCRYPT, on by default
+    when there is a secret to derive the key from), with keys derived from the engine's
+    secret material: the same in every worker."""
+    from .redis_cache.codec import ValueCodec
+
+    material = _secret_material(config)
+    encrypt = config.redis_encrypt
+    if encrypt is None:
+        encrypt = material is not None
+    if material is None:
+        if encrypt:
+            raise ConfigurationError(
+                "EMBEDGATE_REDIS_ENCRYPT",
+                "needs EMBEDGATE_SECRET, a private key or EMBEDGATE_API_KEY to derive the key from",
+            )
+        return ValueCodec()
+    return ValueCodec(
+        tag_key=derive_key(material, "redis subject hash"),
+        cipher_key=derive_key(material, "redis value encryption") if encrypt else None,
+    )

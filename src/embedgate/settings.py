@@ -57,7 +57,7 @@ class Settings(TypedDict, total=False):
     sandbox_subject: str
     cache_size: int | str
     redis_url: str | None
-    redis_encrypt: bool | str
+    redis_encrypt: bool | str | None
     prefix: str
     cookie_name: str
     cookie_secure: bool | str | None

@@ -36,6 +36,7 @@ from .client import (
     check_url,
     redis,
 )
+from .codec import ValueCodec
 from .index import _deleted, _indexes, _members, _queue_deletes
 from .keys import CHANNEL, redis_key
 from .lock import _RELEASE_LOCK, _Attempt, _delays, _Lock
@@ -71,6 +72,7 @@ class RedisCache:
         lock_ttl: float = 5.0,
         lock_wait: float = 5.0,
         breaker: CircuitBreaker | None = None,
+        codec: ValueCodec | None = None,
     ) -> None:
         if client is None and async_client is None:
             raise ConfigurationError("EMBEDGATE_REDIS_URL", "RedisCache needs a Redis client")
@@ -82,6 +84,7 @@ class RedisCache:
         self.lock_ttl = lock_ttl
         self.lock_wait = lock_wait
         self.breaker = breaker or CircuitBreaker()
+        self.codec = codec or ValueCodec()
         self.lock_waits = 0
         self.lock_timeouts = 0
         self._owns_clients = False
@@ -160,18 +163,18 @@ class RedisCache:
 
     # -- values -------------------------------------------------------------------------
 
-    def _decode(self, raw: Any) -> EmbedToken | None:
+    def _decode(self, raw: Any, name: str) -> EmbedToken | None:
         if raw is None or raw is _DOWN:
             return None
         try:
-            return EmbedToken.from_json(json.loads(raw))
+            return self.codec.decode(name, raw)
         except (ValueError, TypeError, KeyError):
             log.debug("embedgate: ignoring an unreadable entry in the shared cache")
             return None
 
-    def _fresh(self, raw: Any) -> bool:
+    def _fresh(self, raw: Any, name: str) -> bool:
         """Whether a raw entry holds a token not yet due for refresh (someone just minted)."""
-        token = self._decode(raw)
+        token = self._decode(raw, name)
         return token is not None and self.clock.now() < token.refresh_at
 
     def _write(self, pipe: Any, key: str, token: EmbedToken, deadline: float) -> bool:
@@ -181,22 +184,26 @@ class RedisCache:
         if ttl_ms <= 0:
             return False
         name = redis_key("token", key)
-        value = json.dumps(token.to_json(), separators=(",", ":"))
-        pipe.set(name, value, px=ttl_ms)
-        for index in _indexes(token.session_tag or None, token.subject):
+        pipe.set(name, self.codec.encode(name, token), px=ttl_ms)
+        for index in _indexes(token.session_tag or None, self.codec.subject_tag(token.subject)):
             pipe.zadd(index, {name: deadline * 1000})
             pipe.zremrangebyscore(index, "-inf", now * 1000)
             pipe.pexpire(index, ttl_ms, nx=True)
             pipe.pexpire(index, ttl_ms, gt=True)
         return True
 
+    def _subject_tag(self, subject: str | None) -> str | None:
+        return None if subject is None else self.codec.subject_tag(subject)
+
     def _message(self, session_tag: str | None, subject: str | None) -> str:
-        return json.dumps({"session_tag": session_tag, "subject": subject})
+        # Other processes match their entries by the subject's keyed hash, never the subject.
+        return json.dumps({"session_tag": session_tag, "subject_tag": self._subject_tag(subject)})
 
     # -- sync face ----------------------------------------------------------------------
 
     def get(self, key: str) -> EmbedToken | None:
-        token = self._decode(self._call(self._sync().get, redis_key("token", key)))
+        name = redis_key("token", key)
+        token = self._decode(self._call(self._sync().get, name), name)
         telemetry.cache_lookup("redis", token is not None)
         return token
 
@@ -210,7 +217,7 @@ class RedisCache:
         if session_tag is None and subject is None:
             return 0
         client = self._sync()
-        indexes = _indexes(session_tag, subject)
+        indexes = _indexes(session_tag, self._subject_tag(subject))
         pipe = client.pipeline(transaction=False)
         for index in indexes:
             pipe.zrange(index, 0, -1)
@@ -248,7 +255,7 @@ class RedisCache:
         raw = self._call(client.get, lock.token_key)
         if raw is _DOWN:
             return "mint"
-        return "minted" if self._fresh(raw) else "busy"
+        return "minted" if self._fresh(raw, lock.token_key) else "busy"
 
     def _acquire(self, lock: _Lock) -> bool:
         """True: mint (the lock is ours, or Redis is down). False: re-read the cache."""
@@ -279,7 +286,8 @@ class RedisCache:
         client = self._async()
         if client is None:
             return await anyio.to_thread.run_sync(self.get, key)
-        token = self._decode(await self._acall(client.get, redis_key("token", key)))
+        name = redis_key("token", key)
+        token = self._decode(await self._acall(client.get, name), name)
         telemetry.cache_lookup("redis", token is not None)
         return token
 
@@ -302,7 +310,7 @@ class RedisCache:
             )
         if session_tag is None and subject is None:
             return 0
-        indexes = _indexes(session_tag, subject)
+        indexes = _indexes(session_tag, self._subject_tag(subject))
         pipe = client.pipeline(transaction=False)
         for index in indexes:
             pipe.zrange(index, 0, -1)
@@ -345,7 +353,7 @@ class RedisCache:
         raw = await self._acall(client.get, lock.token_key)
         if raw is _DOWN:
             return "mint"
-        return "minted" if self._fresh(raw) else "busy"
+        return "minted" if self._fresh(raw, lock.token_key) else "busy"
 
     async def _aacquire(self, lock: _Lock) -> bool:
         attempt = await self._atry_lock(lock)

@@ -100,7 +100,7 @@ class InvalidationListener:
             return
         try:
             data = json.loads(message["data"])
-            tag, subject = data.get("session_tag"), data.get("subject")
+            tag, subject = data.get("session_tag"), data.get("subject_tag")
         except (ValueError, TypeError, AttributeError, KeyError):
             return
         if isinstance(tag, (str, type(None))) and isinstance(subject, (str, type(None))):

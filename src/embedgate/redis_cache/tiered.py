@@ -13,6 +13,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ConfigurationError
 from ..token import EmbedToken
 from .backend import RedisCache
+from .codec import ValueCodec
 from .invalidation import InvalidationListener
 
 log = logging.getLogger("embedgate")
@@ -62,10 +63,15 @@ class TieredCache:
         if self.listener is not None and not self._closed:
             self.listener.ensure_running()
 
-    def _drop(self, session_tag: str | None, subject: str | None) -> None:
+    def _drop(self, session_tag: str | None, subject_tag: str | None) -> None:
+        """Another process invalidated: the message names the subject by its keyed hash."""
         with self._fill_lock:
             self._generation += 1
-            self.local.invalidate(session_tag=session_tag, subject=subject)
+            self.local.invalidate(
+                session_tag=session_tag,
+                subject_tag=subject_tag,
+                tagger=self.shared.codec.subject_tag,
+            )
 
     def _reset(self) -> None:
         with self._fill_lock:
@@ -173,11 +179,12 @@ def tiered_cache_from_url(
     local: MemoryCache | None = None,
     clock: Clock = SYSTEM_CLOCK,
     local_ttl: float = DEFAULT_LOCAL_TTL,
+    codec: ValueCodec | None = None,
     **options: Any,
 ) -> TieredCache:
     """The two-tier cache for ``EMBEDGATE_REDIS_URL``; ``options`` go to
     :meth:`RedisCache.from_url` (``timeout``, ``lock_ttl``, ``lock_wait``, ``breaker``)."""
-    shared = RedisCache.from_url(url, clock=clock, **options)
+    shared = RedisCache.from_url(url, clock=clock, codec=codec, **options)
     return TieredCache(
         local if local is not None else MemoryCache(clock=clock),
         shared,
