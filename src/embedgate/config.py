@@ -24,6 +24,7 @@ from .secret import Secret, redact
 
 PREFIX: Final = "EMBEDGATE_"
 MODES: Final = ("token", "sso", "api_key")
+MAX_PAGE_DEADLINE: Final = 10.0
 PRODUCTION_ENVS: Final = frozenset({"production", "prod", "live"})
 ENVIRONMENTS: Final = (
     frozenset({"development", "dev", "test", "testing", "staging", "local", "sandbox"})
@@ -42,6 +43,7 @@ NUMERIC_BOUNDS: Final[dict[str, tuple[float, float]]] = {
     "min_remaining": (0, 3600),
     "refresh_margin": (0, DAY),
     "leeway": (0, 300),
+    "page_deadline": (0.01, 10.0),
     "token_size_budget": (64, 1_048_576),
     "cache_size": (1, 10_000_000),
     "max_inject_bytes": (1, 1 << 30),
@@ -255,6 +257,12 @@ class Config:
     refresh_margin: float | None = setting(
         None, _opt_float, "seconds before expiry to refresh (default max(60, 20% of TTL))"
     )
+    page_deadline: float = setting(
+        0.5,
+        _opt_float,
+        "longest a page render or the token endpoint waits for a mint, seconds (0 < s <= 10); "
+        "past it the page renders without a token and the endpoint answers 503",
+    )
     leeway: float = setting(10.0, _opt_float, "clock skew tolerated by verify(), seconds")
     token_size_budget: int = setting(4096, _int, "largest token in bytes")
     allowed_attributes: tuple[str, ...] | None = setting(
@@ -330,6 +338,24 @@ class Config:
                 raise ConfigurationError(
                     env_name(name), f"must lie between {low:g} and {high:g}, got {value!r}"
                 )
+        if self.min_remaining >= self.ttl:
+            raise ConfigurationError(
+                env_name("min_remaining"),
+                f"must be below EMBEDGATE_TTL ({self.ttl} s), got {self.min_remaining}",
+            )
+        if self.refresh_margin is not None and not (
+            self.min_remaining < self.refresh_margin < self.ttl
+        ):
+            raise ConfigurationError(
+                env_name("refresh_margin"),
+                "must lie strictly between EMBEDGATE_MIN_REMAINING and EMBEDGATE_TTL: a token "
+                "is refreshed while it is still served",
+            )
+        if self.page_deadline is None:
+            raise ConfigurationError(
+                env_name("page_deadline"),
+                f"must be a number of seconds up to {MAX_PAGE_DEADLINE:g}",
+            )
         if self.private_key is not None and self.private_key_file is not None:
             raise ConfigurationError(
                 "EMBEDGATE_PRIVATE_KEY",

@@ -54,7 +54,8 @@ class TokenTooLargeError(EmbedgateError, ValueError):
 class IssuerError(EmbedgateError):
     """Issuing a token failed (a remote provider is down, answered an error, ...).
 
-    ``retry_after`` is a hint in seconds for clients, ``code`` a short machine-readable reason.
+    ``retry_after`` is a hint in seconds for clients, ``code`` a short machine-readable reason;
+    ``hinted`` says the provider itself asked for that delay (a ``Retry-After`` header).
     """
 
     def __init__(
@@ -64,12 +65,15 @@ class IssuerError(EmbedgateError):
         provider: str = "",
         code: str = "issuer_error",
         status: int | None = None,
-        retry_after: float = 5.0,
+        retry_after: float | None = None,
+        hinted: bool | None = None,
     ) -> None:
         self.provider = provider
+        # An explicit delay is the issuer's (the provider's) wish; the default is ours.
+        self.hinted = retry_after is not None if hinted is None else hinted
         self.code = code
         self.status = status
-        self.retry_after = retry_after
+        self.retry_after = 5.0 if retry_after is None else retry_after
         super().__init__(message)
 
 

@@ -11,12 +11,19 @@ from .token import EmbedToken
 
 @dataclass(frozen=True)
 class IssueRequest:
-    """One issuance: for whom, for which resource (dashboard id...), when, for how long."""
+    """One issuance: for whom, for which resource (dashboard id...), when, for how long.
+
+    ``retry_answered=False`` asks a remote issuer not to retry, within this call, failures
+    the provider saw (5xx answers, read timeouts): the token service backs off instead, so
+    a failing provider gets at most one call per session per backoff window. Requests that
+    never reached it (connection refused) are still retried.
+    """
 
     principal: Principal
     now: float
     ttl: int
     resource: str | None = None
+    retry_answered: bool = True
 
 
 @runtime_checkable
@@ -24,7 +31,9 @@ class Issuer(Protocol):
     """Turns an :class:`IssueRequest` into an :class:`EmbedToken`.
 
     ``issue`` is the sync face (WSGI, CLI), ``aissue`` the async face (ASGI). Issuers that
-    do no I/O implement ``aissue`` by calling ``issue``.
+    do no I/O implement ``aissue`` by calling ``issue`` and may say so with a class
+    attribute ``does_io = False`` (the service then mints inline, with no thread or task
+    to bound the caller's wait); any other issuer is assumed to do I/O.
     """
 
     @property

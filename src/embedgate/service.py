@@ -7,15 +7,20 @@ which live in the plain methods :meth:`_lookup` and :meth:`_admit`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
+import time
 from dataclasses import dataclass, replace
+
+import anyio
 
 from . import telemetry
 from .audit import AuditTrail, Reason
+from .backoff import BackoffPolicy, ProviderBreaker, backing_off, marker, read_marker
 from .cache import CacheBackend, MemoryCache, cache_key, session_tag
-from .canonical import short_hash
+from .canonical import digest, short_hash
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError, IssuerError, PrincipalError
 from .issuer import Issuer, IssueRequest
@@ -30,18 +35,27 @@ DEFAULT_MAX_TTL = 3600
 DEFAULT_MIN_REMAINING = 30
 MIN_MARGIN = 60.0
 MARGIN_SHARE = 0.2
+SPAN_CAP = 0.45
 JITTER_SHARE = 0.1
+DEFAULT_DEADLINE = 0.5
 # Appended to the issuer's cache scope for grant markers: never a key a token lives under.
 GRANT_SCOPE = "\x00grant"
+BACKOFF_SCOPE = "\x00backoff"
+PROVIDER_SUBJECT = "\x00provider"
 
 
 @dataclass(frozen=True)
 class TokenTiming:
     """How long tokens live and when they are refreshed.
 
-    The refresh margin is ``max(60 s, 20 % of the lifetime)``, capped at half the lifetime,
-    plus up to 10 % jitter so sessions do not refresh in lockstep. A token is never
-    served with less than ``min_remaining`` seconds of life.
+    A token is served while it has more than ``min_remaining`` seconds of life; it is due
+    for refresh ``margin`` seconds before it expires, a point always *inside* the time it
+    is served, so the refresh runs beside requests that are still served the current
+    token. The margin is ``min_remaining`` plus a share of the servable span
+    (``lifetime - min_remaining``): by default what ``max(60 s, 20 % of the lifetime)``
+    leaves above ``min_remaining``, kept between 10 % and 45 % of the span; then up to
+    10 % jitter (so sessions do not refresh in lockstep), within 90 % of the span. An
+    explicit ``refresh_margin`` must lie strictly between ``min_remaining`` and the TTL.
     """
 
     ttl: int = DEFAULT_TTL
@@ -65,30 +79,78 @@ class TokenTiming:
                 f"must be >= 0 and below EMBEDGATE_TTL ({self.ttl} s), got {self.min_remaining}",
             )
         if self.refresh_margin is not None and not (
-            self.min_remaining <= self.refresh_margin < self.ttl
+            self.min_remaining < self.refresh_margin < self.ttl
         ):
             raise ConfigurationError(
                 "EMBEDGATE_REFRESH_MARGIN",
-                "must lie between EMBEDGATE_MIN_REMAINING and EMBEDGATE_TTL",
+                "must lie strictly between EMBEDGATE_MIN_REMAINING and EMBEDGATE_TTL: a token "
+                "is refreshed while it is still served",
             )
 
     def margin(self, lifetime: float, rng: random.Random) -> float:
-        """Seconds before expiry at which a token of ``lifetime`` seconds is refreshed."""
+        """Seconds before expiry at which a token of ``lifetime`` seconds is refreshed:
+        always above ``min_remaining`` and below ``lifetime``."""
+        span = lifetime - self.min_remaining
+        if span <= 0:
+            return lifetime
         base = self.refresh_margin
         if base is None:
-            base = max(MIN_MARGIN, MARGIN_SHARE * lifetime, float(self.min_remaining))
-        # Leave room for the jitter below the cap of half the lifetime.
-        base = min(base, 0.9 * lifetime / 2)
-        return base * (1 + JITTER_SHARE * rng.random())
+            base = max(MIN_MARGIN, MARGIN_SHARE * lifetime)
+        above = min(max(base - self.min_remaining, 0.1 * span), SPAN_CAP * span)
+        margin = (self.min_remaining + above) * (1 + JITTER_SHARE * rng.random())
+        return min(margin, self.min_remaining + 0.9 * span)
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One request's identity: who, which session, which resource, and its cache keys."""
+
+    admitted: Principal
+    session_id: str
+    resource: str | None
+    scope: str
+    fingerprint: str
+
+    def _key(self, kind: str) -> str:
+        return cache_key(
+            session_id=self.session_id,
+            tenant=self.admitted.tenant,
+            subject=self.admitted.subject,
+            claims_hash=self.fingerprint,
+            scope=self.scope + kind,
+            resource=self.resource,
+        )
+
+    @functools.cached_property
+    def key(self) -> str:
+        return self._key("")
+
+    @functools.cached_property
+    def backoff_key(self) -> str:
+        """Where the session's backoff marker lives (read only off the hot path)."""
+        return self._key(BACKOFF_SCOPE)
+
+    @property
+    def subject(self) -> str:
+        return self.admitted.subject
 
 
 class TokenService:
     """Issues and caches embed tokens per session.
 
-    ``get_token(principal, session_id)`` returns the session's current token, minting one
-    through the issuer when the cache holds none fresh. Concurrent calls for one cold key
-    mint once (threads and tasks alike). When the issuer fails, a cached token that still
-    has ``min_remaining`` of life keeps being served.
+    ``get_token(principal, session_id)`` returns the session's current token:
+
+    * a cached token with more than ``min_remaining`` seconds of life is returned at once;
+      once it is due for refresh, the refresh runs *beside* the request (a thread, or a
+      task on asyncio/trio), one flight per session, and across workers under the cache's
+      lock;
+    * with no servable token, the caller waits for the mint, at most ``deadline`` seconds
+      when given (the mint goes on, and fills the cache, after the caller gave up);
+    * a failed mint records in the cache when the session may try again (the provider's
+      ``Retry-After``, else exponential backoff with jitter), and enough outage failures
+      open the provider's circuit breaker, also recorded in the cache: no upstream call
+      until the window ends, then one probe. Requests in the window get the cached token,
+      or an :class:`~embedgate.errors.IssuerError` whose ``retry_after`` ends the window.
     """
 
     def __init__(
@@ -101,6 +163,8 @@ class TokenService:
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
         audit: AuditTrail | None = None,
+        backoff: BackoffPolicy | None = None,
+        breaker: ProviderBreaker | None = None,
     ) -> None:
         self.issuer = issuer
         self.audit = audit if audit is not None else AuditTrail(provider=issuer.name)
@@ -108,8 +172,13 @@ class TokenService:
         self.cache: CacheBackend = cache if cache is not None else MemoryCache(clock=clock)
         self.policy = policy or AttributePolicy()
         self.timing = timing or TokenTiming()
+        self.backoff = backoff or BackoffPolicy()
+        self.breaker = breaker or ProviderBreaker(issuer.name)
         self._rng = rng or random.Random()  # noqa: S311 - jitter only, nothing secret
         self._flights: SingleFlight[EmbedToken] = SingleFlight()
+        # Issuers that do no I/O mint in microseconds: no thread or task to wait on them.
+        self._detach = bool(getattr(issuer, "does_io", True))
+        self._provider_key = digest("provider", issuer.cache_scope())
 
     # -- the rules, written once ---------------------------------------------------------
 
@@ -119,18 +188,16 @@ class TokenService:
         session_id: str,
         resource: str | None,
     ) -> tuple[Principal, str]:
+        ask = self._ask(principal, session_id, resource)
+        return ask.admitted, ask.key
+
+    def _ask(self, principal: Principal, session_id: str, resource: str | None) -> _Ask:
         if not isinstance(session_id, str) or not session_id:
             raise PrincipalError("session", "a non-empty session id is required")
         admitted = self.policy.apply(principal)
-        key = cache_key(
-            session_id=session_id,
-            tenant=admitted.tenant,
-            subject=admitted.subject,
-            claims_hash=admitted.fingerprint(),
-            scope=self.issuer.cache_scope(),
-            resource=resource,
+        return _Ask(
+            admitted, session_id, resource, self.issuer.cache_scope(), admitted.fingerprint()
         )
-        return admitted, key
 
     def _grant_key(self, admitted: Principal, session_id: str, resource: str) -> str:
         return cache_key(
@@ -160,7 +227,7 @@ class TokenService:
     ) -> EmbedToken | None:
         """The token if it may still be served to ``subject`` (maybe due for refresh)."""
         # The subject check guards against any key collision or a poisoned shared cache.
-        if token is None or token.subject != subject:
+        if token is None or token.subject != subject or not token.token:
             return None
         if now is None:
             now = self.clock.now()
@@ -168,15 +235,13 @@ class TokenService:
             return None
         return token
 
-    def _fresh(self, token: EmbedToken | None, subject: str) -> EmbedToken | None:
-        """The token if it may be served and is not yet due for refresh."""
-        now = self.clock.now()
-        usable = self._usable(token, subject, now)
-        return usable if usable is not None and now < usable.refresh_at else None
-
-    def _request(self, principal: Principal, resource: str | None) -> IssueRequest:
+    def _request(self, ask: _Ask) -> IssueRequest:
         return IssueRequest(
-            principal=principal, now=self.clock.now(), ttl=self.timing.ttl, resource=resource
+            principal=ask.admitted,
+            now=self.clock.now(),
+            ttl=self.timing.ttl,
+            resource=ask.resource,
+            retry_answered=False,  # this service backs off itself, cluster-wide
         )
 
     def _admit(self, minted: EmbedToken, subject: str, tag: str) -> tuple[EmbedToken, float]:
@@ -230,73 +295,241 @@ class TokenService:
             minted = replace(minted, expires_at=cap, issued_at=min(minted.issued_at, now))
         return minted
 
-    def _stale_fallback(
-        self, cached: EmbedToken | None, subject: str, error: IssuerError
-    ) -> EmbedToken:
-        if (stale := self._usable(cached, subject)) is not None:
-            telemetry.stale_served(self.issuer.name)
-            log.warning(
-                "embedgate: %s failed (%s); serving the cached token until it nears expiry",
-                self.issuer.name,
-                error.code,
-            )
-            retry_at = self.clock.now() + error.retry_after
-            return replace(stale, refresh_at=min(retry_at, stale.expires_at))
-        raise error
+    # -- backoff and the breaker (plain rules; the faces do the I/O) -----------------------
 
-    def _issued(
-        self,
-        token: EmbedToken,
-        principal: Principal,
-        session_id: str,
-        resource: str | None,
-        cached: EmbedToken | None,
-    ) -> None:
+    def _blocked(
+        self, session_entry: EmbedToken | None, provider_entry: EmbedToken | None, ask: _Ask
+    ) -> IssuerError | None:
+        """Why no upstream call may happen now for ``ask``, or None."""
+        now = self.clock.now()
+        mark = read_marker(session_entry, ask.subject)
+        if mark is not None and now < mark[2]:
+            return backing_off(self.issuer.name, mark[1], mark[2] - now)
+        shared = read_marker(provider_entry, PROVIDER_SUBJECT)
+        if shared is not None and now < shared[2]:
+            self.breaker.adopt(shared[2], now)
+            return backing_off(self.issuer.name, shared[1], shared[2] - now)
+        if self.breaker.state != ProviderBreaker.CLOSED and now < self.breaker.open_until:
+            return backing_off(
+                self.issuer.name, "provider_unavailable", self.breaker.open_until - now
+            )
+        return None
+
+    def _failure_marks(
+        self, error: IssuerError, ask: _Ask, previous: EmbedToken | None
+    ) -> list[tuple[str, EmbedToken, float]]:
+        """The cache writes recording a failed call (the session's window, and the
+        provider's when this failure opened its breaker); sets ``error.retry_after``."""
+        now = self.clock.now()
+        mark = read_marker(previous, ask.subject)
+        failures = (mark[0] if mark is not None else 0) + 1
+        delay = self.backoff.delay(failures, error, self._rng)
+        retry_at = now + delay
+        tag = session_tag(ask.session_id)
+        keep = retry_at + 2 * self.backoff.cap  # the count outlives the window
+        writes = [
+            (
+                ask.backoff_key,
+                marker(
+                    subject=ask.subject, session_tag=tag, now=now, retry_at=retry_at,
+                    failures=failures, code=error.code,
+                ),
+                keep,
+            )
+        ]  # fmt: skip
+        opened_until = self.breaker.failure(error, now, self._rng)
+        if opened_until is not None:
+            retry_at = max(retry_at, opened_until)
+            writes.append(
+                (
+                    self._provider_key,
+                    marker(
+                        subject=PROVIDER_SUBJECT, session_tag="", now=now,
+                        retry_at=opened_until, failures=self.breaker.failures, code=error.code,
+                    ),
+                    opened_until + 2 * self.backoff.cap,
+                )
+            )  # fmt: skip
+        error.retry_after = max(1.0, retry_at - now)
+        log.debug(
+            "embedgate: %s failed (%s) for a session; next attempt in %.1f s",
+            self.issuer.name,
+            error.code,
+            retry_at - now,
+        )
+        return writes
+
+    def _success_marks(
+        self, ask: _Ask, previous: EmbedToken | None
+    ) -> list[tuple[str, EmbedToken, float]]:
+        """The cache writes clearing the session's failure count (and the provider's
+        window, when this call closed its breaker)."""
+        now = self.clock.now()
+        writes: list[tuple[str, EmbedToken, float]] = []
+        if read_marker(previous, ask.subject) is not None:
+            cleared = marker(
+                subject=ask.subject, session_tag=session_tag(ask.session_id), now=now,
+                retry_at=now, failures=0, code="",
+            )  # fmt: skip
+            writes.append((ask.backoff_key, cleared, now + 1.0))
+        if self.breaker.success():
+            cleared = marker(
+                subject=PROVIDER_SUBJECT, session_tag="", now=now, retry_at=now, failures=0,
+                code="",
+            )  # fmt: skip
+            writes.append((self._provider_key, cleared, now + 1.0))
+        return writes
+
+    def _probe(self) -> IssuerError | None:
+        """None when a call may go upstream now (closed, or this is the half-open probe)."""
+        now = self.clock.now()
+        allowed, wait = self.breaker.allow(now)
+        if allowed:
+            return None
+        return backing_off(self.issuer.name, "provider_unavailable", wait)
+
+    def _fit(self, token: EmbedToken, ask: _Ask) -> EmbedToken:
+        """A flight's outcome, if it may be served to this caller now: a flight joined
+        late may have fallen back on a token that has since dropped below min_remaining."""
+        if token.single_use or self._usable(token, ask.subject) is not None:
+            return token
+        raise IssuerError(
+            f"{self.issuer.name}: the refresh failed and the cached token nears expiry",
+            provider=self.issuer.name,
+            code="provider_unavailable",
+            retry_after=1.0,
+        )
+
+    def _issued(self, token: EmbedToken, ask: _Ask, existing: EmbedToken | None) -> None:
         """Count and audit a token just issued. The reason: ``refresh`` when the session
         held a token for this key, else ``first_page`` (``resource_grant`` for a resource)."""
         telemetry.token_issued(self.issuer.name, self.audit.mode)
-        reason: Reason = "refresh" if cached is not None else "first_page"
-        if cached is None and resource is not None:
+        reason: Reason = "refresh" if existing is not None else "first_page"
+        if existing is None and ask.resource is not None:
             reason = "resource_grant"
-        self.audit.issued(token, principal, session_id, reason, resource)
+        self.audit.issued(token, ask.admitted, ask.session_id, reason, ask.resource)
+
+    def _failed(self, error: IssuerError, current: EmbedToken | None) -> EmbedToken:
+        """After a failed call: the servable token (counted as served stale), or raise."""
+        telemetry.token_issued(self.issuer.name, self.audit.mode, error.code)
+        if current is None:
+            raise error
+        telemetry.stale_served(self.issuer.name)
+        return current
+
+    def _until_window_ends(self, served: EmbedToken, blocked: IssuerError) -> EmbedToken:
+        """The served token, due again when the backoff window ends (so a browser asks
+        again then, not every second), or when it stops being served if that is sooner."""
+        telemetry.stale_served(self.issuer.name)
+        last = served.expires_at - self.timing.min_remaining
+        return replace(served, refresh_at=min(self.clock.now() + blocked.retry_after, last))
+
+    def _late(self, deadline: float) -> IssuerError:
+        return IssuerError(
+            f"{self.issuer.name}: no token within {deadline:g} s; the mint goes on",
+            provider=self.issuer.name,
+            code="provider_timeout",
+            retry_after=1.0,
+        )
+
+    def _busy(self) -> IssuerError:
+        return IssuerError(
+            f"{self.issuer.name}: another worker's mint for this session is still running",
+            provider=self.issuer.name,
+            code="provider_timeout",
+            retry_after=1.0,
+        )
 
     # -- sync face -------------------------------------------------------------------------
 
     def get_token(
-        self, principal: Principal, session_id: str, resource: str | None = None
+        self,
+        principal: Principal,
+        session_id: str,
+        resource: str | None = None,
+        *,
+        deadline: float | None = None,
     ) -> EmbedToken:
-        """The session's token for ``principal`` (cached, or minted now)."""
-        admitted, key = self._prepare(principal, session_id, resource)
-        cached = self.cache.get(key)
-        if (hit := self._fresh(cached, admitted.subject)) is not None:
-            return hit
-
-        def mint() -> EmbedToken:
-            with self.cache.exclusive(key):
-                # Look again: a flight that landed since our first look (or another
-                # process, while we waited for the lock) may have filled the key.
-                again = self._fresh(self.cache.get(key), admitted.subject)
-                if again is not None:
-                    return again
-                minted = self.issuer.issue(self._request(admitted, resource))
-                if minted.single_use:
-                    self._issued(minted, admitted, session_id, resource, cached)
-                    if resource is not None:
-                        self.cache.set(
-                            self._grant_key(admitted, session_id, resource),
-                            *self._grant(minted, admitted.subject, session_id),
-                        )
-                    return minted
-                token, deadline = self._admit(minted, admitted.subject, session_tag(session_id))
-                self._issued(token, admitted, session_id, resource, cached)
-                self.cache.set(key, token, deadline)
-                return token
-
+        """The session's token for ``principal``: the cached one while it may be served
+        (refreshed beside the call when due), else minted now. With ``deadline``, raises
+        an :class:`IssuerError` (``provider_timeout``) rather than wait longer."""
+        ask = self._ask(principal, session_id, resource)
+        now = self.clock.now()
+        served = self._usable(self.cache.get(ask.key), ask.subject, now)
+        if served is not None:
+            if now < served.refresh_at or ask.key in self._flights:
+                return served
+            return self._refresh_beside(ask, served)
+        blocked = self._blocked(
+            self.cache.get(ask.backoff_key), self.cache.get(self._provider_key), ask
+        )
+        if blocked is not None:
+            raise blocked
+        if deadline is None or not self._detach:
+            return self._fit(self._flights.run(ask.key, lambda: self._refresh(ask)), ask)
+        flight = self._flights.launch(ask.key, lambda: self._refresh(ask))
         try:
-            return self._flights.run(key, mint)
-        except IssuerError as error:
-            telemetry.token_issued(self.issuer.name, self.audit.mode, error.code)
-            return self._stale_fallback(cached, admitted.subject, error)
+            return self._fit(self._flights.wait(flight, deadline), ask)
+        except TimeoutError:
+            raise self._late(deadline) from None
+
+    def _refresh_beside(self, ask: _Ask, served: EmbedToken) -> EmbedToken:
+        blocked = self._blocked(
+            self.cache.get(ask.backoff_key), self.cache.get(self._provider_key), ask
+        )
+        if blocked is not None:
+            return self._until_window_ends(served, blocked)
+        self._flights.launch(ask.key, lambda: self._refresh(ask))
+        return served
+
+    def _refresh(self, ask: _Ask) -> EmbedToken:
+        """One flight: under the cache's lock, look again, then mint (or back off)."""
+        with self.cache.exclusive(ask.key) as ours:
+            # Look again: a flight that landed since our first look (or another process,
+            # while we waited for the lock) may have filled the key.
+            now = self.clock.now()
+            existing = self.cache.get(ask.key)
+            current = self._usable(existing, ask.subject, now)
+            if current is not None and (now < current.refresh_at or ours is not True):
+                return current  # refreshed meanwhile, or no lock: never mint beside a holder
+            if ours is False:
+                raise self._busy()
+            previous = self.cache.get(ask.backoff_key)
+            stop = self._blocked(previous, self.cache.get(self._provider_key), ask) or self._probe()
+            if stop is not None:
+                if current is not None:
+                    return current
+                raise stop
+            try:
+                minted = self.issuer.issue(self._request(ask))
+                if minted.single_use:
+                    if ask.resource is not None:
+                        self.cache.set(
+                            self._grant_key(ask.admitted, ask.session_id, ask.resource),
+                            *self._grant(minted, ask.subject, ask.session_id),
+                        )
+                    token, deadline = minted, 0.0
+                else:
+                    token, deadline = self._admit(minted, ask.subject, session_tag(ask.session_id))
+            except IssuerError as error:
+                for key, entry, until in self._failure_marks(error, ask, previous):
+                    self.cache.set(key, entry, until)
+                return self._failed(error, current)
+            self._issued(token, ask, existing)
+            for key, entry, until in self._success_marks(ask, previous):
+                self.cache.set(key, entry, until)
+            if not token.single_use:
+                self.cache.set(ask.key, token, deadline)
+            return token
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no refresh is in flight in this process (tests, graceful shutdown)."""
+        end = time.monotonic() + timeout
+        while len(self._flights):
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.005)
+        return True
 
     def holds(self, principal: Principal, session_id: str, resource: str) -> bool:
         """Whether this session holds a token for ``resource`` (or, for single-use
@@ -328,38 +561,90 @@ class TokenService:
     # -- async face ------------------------------------------------------------------------
 
     async def aget_token(
-        self, principal: Principal, session_id: str, resource: str | None = None
+        self,
+        principal: Principal,
+        session_id: str,
+        resource: str | None = None,
+        *,
+        deadline: float | None = None,
     ) -> EmbedToken:
-        """Async face of :meth:`get_token` (asyncio or trio)."""
-        admitted, key = self._prepare(principal, session_id, resource)
-        cached = await self.cache.aget(key)
-        if (hit := self._fresh(cached, admitted.subject)) is not None:
-            return hit
-
-        async def mint() -> EmbedToken:
-            async with self.cache.aexclusive(key):
-                again = self._fresh(await self.cache.aget(key), admitted.subject)
-                if again is not None:
-                    return again
-                minted = await self.issuer.aissue(self._request(admitted, resource))
-                if minted.single_use:
-                    self._issued(minted, admitted, session_id, resource, cached)
-                    if resource is not None:
-                        await self.cache.aset(
-                            self._grant_key(admitted, session_id, resource),
-                            *self._grant(minted, admitted.subject, session_id),
-                        )
-                    return minted
-                token, deadline = self._admit(minted, admitted.subject, session_tag(session_id))
-                self._issued(token, admitted, session_id, resource, cached)
-                await self.cache.aset(key, token, deadline)
-                return token
-
+        """Async face of :meth:`get_token` (asyncio or trio); refreshes run as tasks."""
+        ask = self._ask(principal, session_id, resource)
+        now = self.clock.now()
+        served = self._usable(await self.cache.aget(ask.key), ask.subject, now)
+        if served is not None:
+            if now < served.refresh_at or ask.key in self._flights:
+                return served
+            return await self._arefresh_beside(ask, served)
+        blocked = self._blocked(
+            await self.cache.aget(ask.backoff_key), await self.cache.aget(self._provider_key), ask
+        )
+        if blocked is not None:
+            raise blocked
+        if deadline is None or not self._detach:
+            return self._fit(await self._flights.arun(ask.key, lambda: self._arefresh(ask)), ask)
+        flight = self._flights.alaunch(ask.key, lambda: self._arefresh(ask))
         try:
-            return await self._flights.arun(key, mint)
-        except IssuerError as error:
-            telemetry.token_issued(self.issuer.name, self.audit.mode, error.code)
-            return self._stale_fallback(cached, admitted.subject, error)
+            return self._fit(await self._flights.await_flight(flight, deadline), ask)
+        except TimeoutError:
+            raise self._late(deadline) from None
+
+    async def _arefresh_beside(self, ask: _Ask, served: EmbedToken) -> EmbedToken:
+        entries = (
+            await self.cache.aget(ask.backoff_key),
+            await self.cache.aget(self._provider_key),
+        )
+        blocked = self._blocked(*entries, ask)
+        if blocked is not None:
+            return self._until_window_ends(served, blocked)
+        self._flights.alaunch(ask.key, lambda: self._arefresh(ask))
+        return served
+
+    async def _arefresh(self, ask: _Ask) -> EmbedToken:
+        async with self.cache.aexclusive(ask.key) as ours:
+            now = self.clock.now()
+            existing = await self.cache.aget(ask.key)
+            current = self._usable(existing, ask.subject, now)
+            if current is not None and (now < current.refresh_at or ours is not True):
+                return current
+            if ours is False:
+                raise self._busy()
+            previous = await self.cache.aget(ask.backoff_key)
+            provider = await self.cache.aget(self._provider_key)
+            stop = self._blocked(previous, provider, ask) or self._probe()
+            if stop is not None:
+                if current is not None:
+                    return current
+                raise stop
+            try:
+                minted = await self.issuer.aissue(self._request(ask))
+                if minted.single_use:
+                    if ask.resource is not None:
+                        await self.cache.aset(
+                            self._grant_key(ask.admitted, ask.session_id, ask.resource),
+                            *self._grant(minted, ask.subject, ask.session_id),
+                        )
+                    token, deadline = minted, 0.0
+                else:
+                    token, deadline = self._admit(minted, ask.subject, session_tag(ask.session_id))
+            except IssuerError as error:
+                for key, entry, until in self._failure_marks(error, ask, previous):
+                    await self.cache.aset(key, entry, until)
+                return self._failed(error, current)
+            self._issued(token, ask, existing)
+            for key, entry, until in self._success_marks(ask, previous):
+                await self.cache.aset(key, entry, until)
+            if not token.single_use:
+                await self.cache.aset(ask.key, token, deadline)
+            return token
+
+    async def await_idle(self, timeout: float = 10.0) -> bool:
+        """Async face of :meth:`wait_idle`."""
+        with anyio.move_on_after(timeout):
+            while len(self._flights):
+                await anyio.sleep(0.005)
+            return True
+        return False
 
     async def aholds(self, principal: Principal, session_id: str, resource: str) -> bool:
         """Async face of :meth:`holds`."""

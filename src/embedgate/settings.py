@@ -46,6 +46,7 @@ class Settings(TypedDict, total=False):
     max_ttl: int | str
     min_remaining: int | str
     refresh_margin: float | str | None
+    page_deadline: float | str
     leeway: float | str
     token_size_budget: int | str
     allowed_attributes: Names | None

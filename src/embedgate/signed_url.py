@@ -27,6 +27,9 @@ class SignedUrl:
 class SignedUrlIssuer:
     """Issues one-time signed URLs made by ``sign`` (a provider's URL format)."""
 
+    # No I/O: the token service mints inline instead of waiting on a thread or task.
+    does_io = False
+
     def __init__(self, name: str, sign: Callable[[IssueRequest], SignedUrl], scope: str) -> None:
         self._name = name
         self._sign = sign

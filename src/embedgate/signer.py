@@ -26,6 +26,9 @@ class LocalSigner:
     header. ``layout`` adds the rest; it may not override a registered claim.
     """
 
+    # No I/O: the token service mints inline instead of waiting on a thread or task.
+    does_io = False
+
     def __init__(
         self,
         keys: KeySet,

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Generic, TypeVar
 
 import anyio
 
@@ -63,12 +63,95 @@ def _on_event_loop_thread() -> bool:
     return False
 
 
+def _spawn(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Start a task that outlives the caller's: on asyncio a task of the running loop, on
+    trio a system task (trio's only nursery-free spawn)."""
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            pass
+        else:
+            trio.lowlevel.spawn_system_task(make)
+            return
+    task = asyncio.get_running_loop().create_task(make())
+    _TASKS.add(task)  # the loop keeps only a weak reference
+    task.add_done_callback(_TASKS.discard)
+
+
+_TASKS: set[asyncio.Task[None]] = set()
+
+
 class SingleFlight(Generic[T]):
-    """Per-key single-flight for threads (:meth:`run`) and tasks (:meth:`arun`)."""
+    """Per-key single-flight for threads (:meth:`run`) and tasks (:meth:`arun`), and flights
+    that run beside their callers (:meth:`launch`, :meth:`alaunch`): callers wait for those
+    only as long as they choose (:meth:`wait`, :meth:`await_flight`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._flights: dict[str, _Flight[T]] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._flights
+
+    def launch(self, key: str, fn: Callable[[], T]) -> _Flight[T]:
+        """Run ``fn`` for ``key`` in a daemon thread, unless a flight for ``key`` is under
+        way already; returns the flight either way."""
+        flight, leader = self._join_or_lead(key, as_task=False)
+        if leader:
+            threading.Thread(
+                target=self._lead, args=(key, flight, fn), name="embedgate-flight", daemon=True
+            ).start()
+        return flight
+
+    def _lead(self, key: str, flight: _Flight[T], fn: Callable[[], T]) -> None:
+        try:
+            flight.value = fn()
+        except BaseException as exc:  # kept for the waiters; a thread has nobody else to tell
+            flight.error = exc
+        finally:
+            self._land(key, flight)
+
+    def alaunch(self, key: str, fn: Callable[[], Awaitable[T]]) -> _Flight[T]:
+        """Run ``fn`` for ``key`` in a task of its own (asyncio or trio), unless a flight
+        for ``key`` is under way already; returns the flight either way. Call from a task."""
+        flight, leader = self._join_or_lead(key, as_task=True)
+        if leader:
+
+            async def lead() -> None:
+                try:
+                    flight.value = await fn()
+                except Exception as exc:
+                    flight.error = exc
+                except BaseException as exc:  # cancelled (the loop shuts down): pass it on
+                    flight.error = exc
+                    raise
+                finally:
+                    self._land(key, flight)
+
+            try:
+                _spawn(lead)
+            except BaseException:
+                self._land(key, flight)
+                raise
+        return flight
+
+    def wait(self, flight: _Flight[T], timeout: float) -> T:
+        """The flight's outcome, or TimeoutError after ``timeout`` seconds."""
+        if flight.led_by_task and _on_event_loop_thread() and not flight.done.is_set():
+            raise TimeoutError  # blocking would stop the very loop that runs the flight
+        if not flight.done.wait(timeout):
+            raise TimeoutError
+        return flight.unwrap()
+
+    async def await_flight(self, flight: _Flight[T], timeout: float) -> T:
+        """Async face of :meth:`wait`."""
+        with anyio.move_on_after(timeout):
+            await self._wait(flight)
+        if not flight.done.is_set() or isinstance(flight.error, anyio.get_cancelled_exc_class()):
+            raise TimeoutError
+        return flight.unwrap()
 
     def _join_or_lead(self, key: str, *, as_task: bool) -> tuple[_Flight[T], bool]:
         with self._lock:

@@ -152,7 +152,9 @@ class PageHelpers:
         session_id = self.session().session_id
         self.gate.settle_user(session_id, principal)
         try:
-            token = self.engine.service.get_token(principal, session_id, resource)
+            token = self.engine.service.get_token(
+                principal, session_id, resource, deadline=self.engine.config.page_deadline
+            )
         except EmbedgateError as error:
             self._failed(helper, error)
         self._tokens[resource] = token
@@ -168,7 +170,9 @@ class PageHelpers:
         session_id = self.session().session_id
         await self.gate.asettle_user(session_id, principal)
         try:
-            token = await self.engine.service.aget_token(principal, session_id, resource)
+            token = await self.engine.service.aget_token(
+                principal, session_id, resource, deadline=self.engine.config.page_deadline
+            )
         except EmbedgateError as error:
             self._failed(helper, error)
         self._tokens[resource] = token
@@ -315,7 +319,8 @@ class PageHelpers:
 
 def _log_failure(helper: str, error: EmbedgateError) -> None:
     if isinstance(error, IssuerError):
-        log.warning(
+        # Per page, so debug: the breaker logs the provider's state changes once each.
+        log.debug(
             "embedgate: %s rendered without a token, the provider failed (%s: %s)",
             helper,
             error.provider or "issuer",

@@ -202,7 +202,9 @@ class EmbedgateWSGIMiddleware(MiddlewareBase[WSGIApp]):
             self.gate.settle_user(decision.session_id, principal)
             token = None
             if self.gate.needs_session_token(principal):
-                token = self.engine.service.get_token(principal, decision.session_id)
+                token = self.engine.service.get_token(
+                    principal, decision.session_id, deadline=self.engine.config.page_deadline
+                )
         except EmbedgateError as error:
             if not self.gate.page_failure(error):
                 return None, None

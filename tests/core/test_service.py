@@ -291,6 +291,9 @@ def test_token_is_refreshed_at_refresh_at_and_not_before(
     clock.set(first.refresh_at - 0.5)
     assert service.get_token(alice, "s").token == first.token
     clock.set(first.refresh_at)
+    # Due: still served at once, the refresh runs beside the call.
+    assert service.get_token(alice, "s").token == first.token
+    assert service.wait_idle()
     second = service.get_token(alice, "s")
     assert second.token != first.token
     assert second.expires_at == math.floor(clock.now()) + 300  # iat is whole seconds
@@ -309,16 +312,35 @@ def test_a_token_is_never_served_with_less_than_min_remaining(
     assert second.remaining(clock.now()) == 300
 
 
-def test_min_remaining_wins_over_a_late_refresh_time(clock: ManualClock, alice: Principal) -> None:
-    # TTL 60: the margin is capped at 45 % of the lifetime (27 s), later than min_remaining
-    # (30 s). Between the two the token is not due for refresh, yet may not be served.
+@pytest.mark.parametrize(
+    ("ttl", "min_remaining", "margin"),
+    [(60, 30, None), (60, 59, None), (31, 30, None), (300, 30, None), (3600, 30, None),
+     (300, 250, None), (120, 30, 31.0), (120, 30, 119.0), (3600, 3000, 3100.0)],
+)  # fmt: skip
+@pytest.mark.parametrize("jitter", [0.0, 0.5, 0.999999])
+def test_the_refresh_point_always_falls_while_the_token_is_served(
+    ttl: int, min_remaining: int, margin: float | None, jitter: float
+) -> None:
+    # A short TTL once put the refresh point after the token stopped being served: the
+    # margin was capped at 45 % of the lifetime, below min_remaining.
+    timing = TokenTiming(ttl=ttl, min_remaining=min_remaining, refresh_margin=margin)
+    for lifetime in (ttl, (ttl + min_remaining) / 2, min_remaining + 1):
+        got = timing.margin(lifetime, FixedRandom(jitter))
+        assert min_remaining < got < lifetime
+
+
+def test_a_short_ttl_is_refreshed_beside_requests_while_served(
+    clock: ManualClock, alice: Principal
+) -> None:
     timing = TokenTiming(ttl=60, min_remaining=30)
     service, signer = _service(clock, cache=DictCache(), timing=timing, rng=FixedRandom(0.0))
     first = service.get_token(alice, "s")
-    assert first.refresh_at == first.expires_at - 27
-    clock.set(first.expires_at - 28)
-    second = service.get_token(alice, "s")
-    assert second.token != first.token
+    assert first.expires_at - 60 < first.refresh_at < first.expires_at - 30
+    clock.set(first.refresh_at + 0.5)
+    assert service.get_token(alice, "s").token == first.token  # served, refreshed beside
+    assert service.wait_idle()
+    assert signer.calls == 2
+    assert service.get_token(alice, "s").token != first.token
     assert signer.calls == 2
 
 
@@ -444,19 +466,23 @@ def test_cached_token_is_served_while_the_issuer_is_down(
     signer.failure = provider_down(retry_after=7)
     clock.set(first.refresh_at + 1)  # due for refresh, still well over min_remaining
     with caplog.at_level(logging.WARNING, logger="embedgate"):
-        served = service.get_token(alice, "s")
-    assert served.token == first.token
-    assert served.refresh_at == clock.now() + 7  # the browser retries after retry_after
-    assert signer.calls == 2
-    assert "upstream_unavailable" in caplog.text
+        assert service.get_token(alice, "s").token == first.token
+        assert service.wait_idle()
+        served = [service.get_token(alice, "s") for _ in range(5)]
+    assert {s.token for s in served} == {first.token}
+    # The issuer's retry_after is the window: the browser comes back when it ends.
+    assert served[0].refresh_at == clock.now() + 7
+    assert signer.calls == 2  # one call for the window, whatever the requests
+    assert caplog.text.count("upstream_unavailable") == 1  # once per state change
     assert first.token not in caplog.text
     # Once less than min_remaining is left, the error reaches the caller.
     clock.set(first.expires_at - 29)
     with pytest.raises(IssuerError) as caught:
         service.get_token(alice, "s")
     assert caught.value.code == "upstream_unavailable"
-    # And the provider coming back heals it.
+    # And the provider coming back heals it, once the window has passed.
     signer.failure = None
+    clock.advance(caught.value.retry_after)
     healed = service.get_token(alice, "s")
     assert healed.token != first.token
     assert healed.remaining(clock.now()) == 300
@@ -467,7 +493,7 @@ def test_issuer_error_on_a_cold_key_propagates(clock: ManualClock, alice: Princi
     signer.failure = provider_down()
     with pytest.raises(IssuerError):
         service.get_token(alice, "s")
-    assert len(service.cache) == 0  # type: ignore[arg-type]
+    assert service.cache.get(_key_for(service, alice, "s")) is None
 
 
 def test_stale_token_of_another_subject_is_no_fallback(
@@ -491,19 +517,24 @@ def test_async_face_has_the_same_rules(clock: ManualClock, alice: Principal) -> 
         assert (await service.aget_token(alice, "s")).token == first.token
         signer.failure = provider_down(retry_after=3)
         clock.set(first.refresh_at + 1)
+        assert (await service.aget_token(alice, "s")).token == first.token
+        assert await service.await_idle()
         stale = await service.aget_token(alice, "s")
         assert stale.token == first.token
         assert stale.refresh_at == clock.now() + 3
+        assert signer.calls == 2
         clock.set(first.expires_at - 10)
-        with pytest.raises(IssuerError):
+        with pytest.raises(IssuerError) as caught:
             await service.aget_token(alice, "s")
         signer.failure = None
+        clock.advance(caught.value.retry_after)
         assert (await service.aget_token(alice, "s")).token != first.token
 
     for backend in ("asyncio", "trio"):
         clock.set(1_800_000_000.0)
         service.cache = MemoryCache(clock=clock)
         signer.failure = None
+        signer.calls = 0
         anyio.run(scenario, backend=backend)
 
 

@@ -157,14 +157,16 @@ def test_a_failing_provider_never_raises_into_the_page_and_logs_no_secret(
         assert page.embed_snippet("dashboard", "d-1") == ""
         script = page.embed_script()
         snippet = page.page_snippet(Headers())
-    assert len(caplog.records) == 1  # one failed mint for the page, not one per helper
+    # One line for the page, not one per helper; and one warning, the provider's change of
+    # state (a page per request must not log a warning each).
+    assert len([r for r in caplog.records if "rendered" in r.getMessage()]) == 1
     # The block is null: the browser script fetches a token once the provider is back.
     assert blocks(script) == [None]
     assert snippet is not None
     assert blocks(snippet) == [None]
     assert "the provider failed" in caplog.text
     assert API_KEY not in caplog.text
-    assert any(r.levelno == logging.WARNING for r in caplog.records)
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
 
 
 def test_a_principal_refused_by_the_policy_gets_nothing(caplog: pytest.LogCaptureFixture) -> None:

@@ -45,6 +45,13 @@ TIMING = {
     "EMBEDGATE_MIN_REMAINING": "2",
     "EMBEDGATE_REFRESH_MARGIN": "5",
 }
+
+
+def distinct_in_order(items: list[str]) -> list[str]:
+    """``items`` with repeats of the previous one dropped."""
+    return [item for i, item in enumerate(items) if i == 0 or items[i - 1] != item]
+
+
 SRC_OF_FRAME = "document.getElementById('mb').getAttribute('src')"
 SESSIONLESS_BLOCK = {"token": None, "session": False, "endpoint": "/_embedgate/token"}
 BLOCK = (
@@ -162,12 +169,14 @@ def test_the_metabase_iframe_gets_a_new_token_before_the_old_one_expires(
 
     calls = log(metabase_server)["calls"]
     resource_calls = [c for c in calls if c["resource"] == "dashboard:42"]
-    # Start-up: the page's own token (a cache hit), to learn when to refresh; then the new one.
-    assert [(c["status"], c["digest"]) for c in resource_calls] == [
-        (200, digest(first)),
-        (200, digest(second)),
+    # Start-up: the page's own token (a cache hit), to learn when to refresh; once due, the
+    # still-valid token again while the refresh runs beside the request; then the new one.
+    assert {c["status"] for c in resource_calls} == {200}
+    assert distinct_in_order([c["digest"] for c in resource_calls]) == [
+        digest(first),
+        digest(second),
     ]
-    assert resource_calls[1]["at"] < first_claims["exp"]
+    assert resource_calls[-1]["at"] < first_claims["exp"]
     # Static embedding has no session token: the script never asked for one (a call without
     # a body), not at start-up, not on waking up, not when page code asks for it.
     page.evaluate("() => window.dispatchEvent(new Event('focus'))")
@@ -312,8 +321,10 @@ def test_a_per_dashboard_superset_guest_token_is_fetched_by_its_dashboard(
     assert renewed["exp"] > claims["exp"]
     assert time.time() < claims["exp"]  # before the first one ran out
     calls = log(server)["calls"]
-    assert [(c["resource"], c["status"]) for c in calls] == [(SUPERSET_DASHBOARD, 200)] * 2
-    assert calls[1]["digest"] == digest(second)
+    # Once due, the still-valid token may come back while the refresh runs beside it.
+    assert {(c["resource"], c["status"]) for c in calls} == {(SUPERSET_DASHBOARD, 200)}
+    assert calls[-1]["digest"] == digest(second)
+    assert distinct_in_order([c["digest"] for c in calls])[-1] == digest(second)
     assert page.evaluate(f"() => window.embedgate.current({SUPERSET_DASHBOARD!r}).token") == second
     assert page.evaluate("() => window.errors") == []
     assert len(sdk_calls(page)) == 1

@@ -228,7 +228,12 @@ class EmbedGate:
         if principal is None:
             return None
         page = self.helpers()
-        token = state.engine.service.get_token(principal, page.session().session_id, resource)
+        token = state.engine.service.get_token(
+            principal,
+            page.session().session_id,
+            resource,
+            deadline=state.engine.config.page_deadline,
+        )
         page.remember(resource, token)
         return token
 

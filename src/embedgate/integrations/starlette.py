@@ -151,7 +151,9 @@ async def optional_embed_token(request: Request) -> EmbedToken | None:
         return None
     decision = await middleware.session(scope, web_request(scope))
     page.use_session(decision)
-    token = await middleware.engine.service.aget_token(principal, decision.session_id)
+    token = await middleware.engine.service.aget_token(
+        principal, decision.session_id, deadline=middleware.engine.config.page_deadline
+    )
     page.remember(None, token)
     return token
 

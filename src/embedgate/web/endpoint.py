@@ -23,7 +23,9 @@ def answer_token(
     try:
         if resource is not None and not service.holds(principal, session_id, resource):
             return gate.not_granted(decision)
-        token = service.get_token(principal, session_id, resource)
+        token = service.get_token(
+            principal, session_id, resource, deadline=gate.engine.config.page_deadline
+        )
     except EmbedgateError as error:
         return gate.failure(error, decision)
     return gate.token_response(token, decision, resource)
@@ -41,7 +43,9 @@ async def aanswer_token(
     try:
         if resource is not None and not await service.aholds(principal, session_id, resource):
             return gate.not_granted(decision)
-        token = await service.aget_token(principal, session_id, resource)
+        token = await service.aget_token(
+            principal, session_id, resource, deadline=gate.engine.config.page_deadline
+        )
     except EmbedgateError as error:
         return gate.failure(error, decision)
     return gate.token_response(token, decision, resource)

@@ -396,7 +396,8 @@ class WebGate:
             response = error_response(403, "principal_rejected", str(error))
         elif isinstance(error, IssuerError):
             retry = max(1, int(error.retry_after))
-            log.warning(
+            # Per request, so debug: the breaker logs the provider's state changes.
+            log.debug(
                 "embedgate: token endpoint answered 503 (%s: %s)",
                 error.provider or self.engine.profile.name,
                 error.code,
@@ -515,6 +516,9 @@ class WebGate:
             log.warning("embedgate: no token injected, principal refused (%s)", error.field)
             telemetry.injection(False, "principal_refused")
             return False
-        code = error.code if isinstance(error, IssuerError) else type(error).__name__
-        log.warning("embedgate: no token injected, issuance failed (%s)", code)
+        if isinstance(error, IssuerError):
+            # Per page, so debug: the breaker logs the provider's state changes.
+            log.debug("embedgate: no token injected, issuance failed (%s)", error.code)
+        else:
+            log.warning("embedgate: no token injected, issuance failed (%s)", type(error).__name__)
         return True

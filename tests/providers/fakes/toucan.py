@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,16 +37,27 @@ class Seen:
     query: str
     headers: dict[str, str]
     body: Any
+    at: float = field(default_factory=time.monotonic)  # when the request arrived
+
+    @property
+    def user(self) -> str | None:
+        """The ``distinctId`` asked for (one per session in the outage tests)."""
+        try:
+            return str(self.body["user"]["distinctId"])
+        except (TypeError, KeyError):
+            return None
 
 
 class FakeToucan:
-    """The app plus what it saw; ``plans`` are used first-in first-out, then plain success."""
+    """The app plus what it saw; ``plans`` are used first-in first-out, then plain success.
+    ``fault``, while set, answers every request instead (an outage: a hang, a 500...)."""
 
     def __init__(self, api_key: str, *, lifetime: int = 3600, delay: float = 0.0) -> None:
         self.api_key = api_key
         self.lifetime = lifetime
         self.delay = delay
         self.plans: deque[Plan] = deque()
+        self.fault: Plan | None = None
         self.seen: list[Seen] = []
         self._ids = itertools.count(1)
         self.app = Starlette(
@@ -66,7 +78,7 @@ class FakeToucan:
         except ValueError:
             body = None
         self.seen.append(Seen(request.url.path, request.url.query, dict(request.headers), body))
-        plan = self.plans.popleft() if self.plans else Plan()
+        plan = self.fault or (self.plans.popleft() if self.plans else Plan())
         delay = plan.delay or self.delay
         if delay:
             await asyncio.sleep(delay)
