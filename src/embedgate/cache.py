@@ -75,7 +75,9 @@ class CacheBackend(Protocol):
     (the backend is told the deadline); the service decides freshness.
 
     ``exclusive(key)`` is a cross-process lock for single-flight: it yields True when
-    this caller should mint, False when another holder minted meanwhile (re-read).
+    this caller holds it and may mint, False when another holder has it (re-read: do not
+    mint beside it), and None when no lock could be taken (a shared cache that is down):
+    the service then mints only when nothing servable is cached.
     """
 
     def get(self, key: str) -> EmbedToken | None: ...
@@ -84,7 +86,7 @@ class CacheBackend(Protocol):
 
     def invalidate(self, *, session_tag: str | None = None, subject: str | None = None) -> int: ...
 
-    def exclusive(self, key: str) -> AbstractContextManager[bool]: ...
+    def exclusive(self, key: str) -> AbstractContextManager[bool | None]: ...
 
     async def aget(self, key: str) -> EmbedToken | None: ...
 
@@ -94,7 +96,7 @@ class CacheBackend(Protocol):
         self, *, session_tag: str | None = None, subject: str | None = None
     ) -> int: ...
 
-    def aexclusive(self, key: str) -> AbstractAsyncContextManager[bool]: ...
+    def aexclusive(self, key: str) -> AbstractAsyncContextManager[bool | None]: ...
 
 
 class _Always:

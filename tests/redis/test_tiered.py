@@ -56,6 +56,8 @@ def test_a_refresh_done_by_another_worker_is_picked_up_from_redis(
     old = first.get_token(PRINCIPAL, SESSION)
     assert second.get_token(PRINCIPAL, SESSION) == old
     clock.set(old.refresh_at + 1)
+    assert first.get_token(PRINCIPAL, SESSION) == old  # served; the refresh runs beside it
+    assert first.wait_idle()
     new = first.get_token(PRINCIPAL, SESSION)
     assert new.jti != old.jti
     # second's local copy is due for refresh: it finds first's new token in Redis.

@@ -39,7 +39,7 @@ from .client import (
 from .codec import ValueCodec
 from .index import _deleted, _indexes, _members, _queue_deletes
 from .keys import CHANNEL, redis_key
-from .lock import _RELEASE_LOCK, _Attempt, _delays, _Lock
+from .lock import _EXTEND_LOCK, _RELEASE_LOCK, _Attempt, _delays, _Lock, _Renewal
 
 log = logging.getLogger("embedgate")
 
@@ -60,7 +60,13 @@ class RedisCache:
     Build it with :meth:`from_url`, or pass clients you configured yourself (Sentinel's
     ``master_for``, ``RedisCluster``...); give them explicit socket timeouts and no
     retries, the circuit breaker handles failures. ``lock_ttl`` bounds how long a dead
-    lock holder blocks a key; ``lock_wait`` how long a caller waits for another's mint.
+    lock holder blocks a key (a live one extends its lock while its call runs, so the
+    lock outlives the call it guards); ``lock_wait`` how long a caller waits for another's
+    mint before giving up (without minting).
+
+    ``exclusive(key)`` yields True when the lock is ours, False when another holder has
+    it (re-read; a servable token may have landed), and None when Redis could not be
+    asked: no cluster-wide lock exists then, and the service mints only if it must.
     """
 
     def __init__(
@@ -89,6 +95,8 @@ class RedisCache:
         self.lock_timeouts = 0
         self._owns_clients = False
         self._release = client.register_script(_RELEASE_LOCK) if client is not None else None
+        self._extend = client.register_script(_EXTEND_LOCK) if client is not None else None
+        self.lock_extensions = 0
         self._arelease = (
             async_client.register_script(_RELEASE_LOCK) if async_client is not None else None
         )
@@ -124,9 +132,10 @@ class RedisCache:
 
     # -- guarded calls ------------------------------------------------------------------
 
-    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``fn(...)``, or :data:`_DOWN` when the breaker is open or the call fails."""
-        if not self.breaker.allow():
+    def _call(self, fn: Callable[..., Any], *args: Any, _force: bool = False, **kwargs: Any) -> Any:
+        """``fn(...)``, or :data:`_DOWN` when the breaker is open (unless ``_force``: a lock
+        is worth a try) or the call fails."""
+        if not self.breaker.allow() and not _force:
             return _DOWN
         try:
             with telemetry.redis_call(getattr(fn, "__name__", "script")):
@@ -137,8 +146,10 @@ class RedisCache:
         self.breaker.success()
         return result
 
-    async def _acall(self, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
-        if not self.breaker.allow():
+    async def _acall(
+        self, fn: Callable[..., Awaitable[Any]], *args: Any, _force: bool = False, **kwargs: Any
+    ) -> Any:
+        if not self.breaker.allow() and not _force:
             return _DOWN
         try:
             with telemetry.redis_call(getattr(fn, "__name__", "script")):
@@ -172,10 +183,12 @@ class RedisCache:
             log.debug("embedgate: ignoring an unreadable entry in the shared cache")
             return None
 
-    def _fresh(self, raw: Any, name: str) -> bool:
-        """Whether a raw entry holds a token not yet due for refresh (someone just minted)."""
+    def _servable(self, raw: Any, name: str) -> bool:
+        """Whether a raw entry holds a token that may be served: entries expire in Redis at
+        their deadline (``expires_at - min_remaining``), so one that is there is servable.
+        A waiter that sees one re-reads instead of minting beside the lock holder."""
         token = self._decode(raw, name)
-        return token is not None and self.clock.now() < token.refresh_at
+        return token is not None and bool(token.token) and self.clock.now() < token.expires_at
 
     def _write(self, pipe: Any, key: str, token: EmbedToken, deadline: float) -> bool:
         """Queue the writes for one entry and its index sets; False if already expired."""
@@ -230,35 +243,53 @@ class RedisCache:
         pipe.publish(CHANNEL, self._message(session_tag, subject))
         return _deleted(self._call(pipe.execute), members)
 
-    def exclusive(self, key: str) -> AbstractContextManager[bool]:
+    def exclusive(self, key: str) -> AbstractContextManager[bool | None]:
         return self._exclusive(key)
 
     @contextmanager
-    def _exclusive(self, key: str) -> Iterator[bool]:
+    def _exclusive(self, key: str) -> Iterator[bool | None]:
         lock = _Lock(key)
         ours = self._acquire(lock)
+        renewal = self._renew(lock)
         try:
             yield ours
         finally:
+            if renewal is not None:
+                renewal.stop()
+                self.lock_extensions += renewal.extensions
             if lock.held and self._release is not None:
-                self._call(self._release, keys=[lock.name], args=[lock.owner])
+                self._call(self._release, keys=[lock.name], args=[lock.owner], _force=True)
+
+    def _renew(self, lock: _Lock) -> _Renewal | None:
+        """Keep a held lock alive while the call it guards runs (sync client, a thread)."""
+        if not lock.held or self._extend is None:
+            return None
+        extend, ttl_ms = self._extend, int(self.lock_ttl * 1000)
+
+        def once() -> bool:
+            done = self._call(extend, keys=[lock.name], args=[lock.owner, ttl_ms], _force=True)
+            return done is not _DOWN and bool(done)
+
+        return _Renewal(once, self.lock_ttl / 3)
 
     def _try_lock(self, lock: _Lock) -> _Attempt:
         """One attempt at the lock; failing that, a look at whether the holder has minted."""
         client = self._sync()
-        got = self._call(client.set, lock.name, lock.owner, nx=True, px=int(self.lock_ttl * 1000))
+        ttl = int(self.lock_ttl * 1000)
+        got = self._call(client.set, lock.name, lock.owner, nx=True, px=ttl, _force=True)
         if got is _DOWN:
-            return "mint"
+            return "down"
         if got:
             lock.held = True
             return "mint"  # the service looks at the cache again before it mints
-        raw = self._call(client.get, lock.token_key)
+        raw = self._call(client.get, lock.token_key, _force=True)
         if raw is _DOWN:
-            return "mint"
-        return "minted" if self._fresh(raw, lock.token_key) else "busy"
+            return "down"
+        return "minted" if self._servable(raw, lock.token_key) else "busy"
 
-    def _acquire(self, lock: _Lock) -> bool:
-        """True: mint (the lock is ours, or Redis is down). False: re-read the cache."""
+    def _acquire(self, lock: _Lock) -> bool | None:
+        """True: the lock is ours. False: another holder minted, or kept it past
+        ``lock_wait``: re-read, do not mint. None: Redis could not be asked."""
         attempt = self._try_lock(lock)
         if attempt == "busy":
             self.lock_waits += 1
@@ -273,7 +304,7 @@ class RedisCache:
                 attempt = self._try_lock(lock)
                 if attempt != "busy":
                     break
-        return attempt == "mint"
+        return None if attempt == "down" else attempt == "mint"
 
     def close(self) -> None:
         """Close the clients this cache created (not the ones passed in)."""
@@ -323,39 +354,44 @@ class RedisCache:
         pipe.publish(CHANNEL, self._message(session_tag, subject))
         return _deleted(await self._acall(pipe.execute), members)
 
-    def aexclusive(self, key: str) -> AbstractAsyncContextManager[bool]:
+    def aexclusive(self, key: str) -> AbstractAsyncContextManager[bool | None]:
         if self._async() is None:
             return _in_threads(self._exclusive(key))
         return self._aexclusive(key)
 
     @asynccontextmanager
-    async def _aexclusive(self, key: str) -> AsyncIterator[bool]:
+    async def _aexclusive(self, key: str) -> AsyncIterator[bool | None]:
         lock = _Lock(key)
         ours = await self._aacquire(lock)
+        renewal = self._renew(lock)
         try:
             yield ours
         finally:
+            if renewal is not None:
+                renewal.stop()
+                self.lock_extensions += renewal.extensions
             if lock.held and self._arelease is not None:
                 with anyio.CancelScope(shield=True):
-                    await self._acall(self._arelease, keys=[lock.name], args=[lock.owner])
+                    await self._acall(
+                        self._arelease, keys=[lock.name], args=[lock.owner], _force=True
+                    )
 
     async def _atry_lock(self, lock: _Lock) -> _Attempt:
         client = self._async()
         assert client is not None
-        got = await self._acall(
-            client.set, lock.name, lock.owner, nx=True, px=int(self.lock_ttl * 1000)
-        )
+        ttl = int(self.lock_ttl * 1000)
+        got = await self._acall(client.set, lock.name, lock.owner, nx=True, px=ttl, _force=True)
         if got is _DOWN:
-            return "mint"
+            return "down"
         if got:
             lock.held = True
             return "mint"
-        raw = await self._acall(client.get, lock.token_key)
+        raw = await self._acall(client.get, lock.token_key, _force=True)
         if raw is _DOWN:
-            return "mint"
-        return "minted" if self._fresh(raw, lock.token_key) else "busy"
+            return "down"
+        return "minted" if self._servable(raw, lock.token_key) else "busy"
 
-    async def _aacquire(self, lock: _Lock) -> bool:
+    async def _aacquire(self, lock: _Lock) -> bool | None:
         attempt = await self._atry_lock(lock)
         if attempt == "busy":
             self.lock_waits += 1
@@ -370,7 +406,7 @@ class RedisCache:
                 attempt = await self._atry_lock(lock)
                 if attempt != "busy":
                     break
-        return attempt == "mint"
+        return None if attempt == "down" else attempt == "mint"
 
     async def aclose(self) -> None:
         """Close the async client this cache created (unused, so nothing to close, on trio)."""
@@ -383,7 +419,9 @@ class RedisCache:
 
 
 @asynccontextmanager
-async def _in_threads(manager: AbstractContextManager[bool]) -> AsyncIterator[bool]:
+async def _in_threads(
+    manager: AbstractContextManager[bool | None],
+) -> AsyncIterator[bool | None]:
     """A sync context manager entered and left in worker threads (trio has no
     redis.asyncio)."""
     ours = await anyio.to_thread.run_sync(manager.__enter__)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 from .keys import redis_key
@@ -18,8 +20,20 @@ end
 return 0
 """
 
+# Extend the lock while its owner still holds it (the call it guards is still running).
+_EXTEND_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# The longest a live holder keeps extending its lock: far beyond any provider's timeouts.
+MAX_HOLD = 300.0
+
 # "mint": this caller mints; "minted": another just did, re-read; "busy": keep waiting.
-_Attempt = Literal["mint", "minted", "busy"]
+# "down": Redis could not be asked.
+_Attempt = Literal["mint", "minted", "busy", "down"]
 
 
 class _Lock:
@@ -32,6 +46,30 @@ class _Lock:
         self.token_key = redis_key("token", key)
         self.owner = secrets.token_hex(16)
         self.held = False
+
+
+class _Renewal:
+    """Extends a held lock every ``every`` seconds from a daemon thread, so the lock
+    outlives the call it guards however slow the provider (a dead process stops extending
+    it, and the lock expires ``lock_ttl`` later)."""
+
+    def __init__(self, extend: Callable[[], bool], every: float) -> None:
+        self._stop = threading.Event()
+        self._extend = extend
+        self._every = every
+        self.extensions = 0
+        self._thread = threading.Thread(target=self._run, name="embedgate-lock", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        end = time.monotonic() + MAX_HOLD
+        while not self._stop.wait(self._every) and time.monotonic() < end:
+            if not self._extend():
+                return
+            self.extensions += 1
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def _delays() -> Iterator[float]:

@@ -49,6 +49,7 @@ class TieredCache:
         self._generation = 0
         self._fill_lock = threading.Lock()
         self._closed = False
+        self._server_id: str | None = None  # Redis's run_id when last subscribed
         self.listener: InvalidationListener | None = None
         if listen and shared.client is not None:
             self.listener = InvalidationListener(shared.client, self._drop, self._reset)
@@ -74,9 +75,34 @@ class TieredCache:
             )
 
     def _reset(self) -> None:
+        """The listener (re)subscribed: Redis answers again, so the shared tier's breaker
+        closes now (its locks are back before any miss needs one). Messages may have been
+        missed while away: the local tier is emptied, unless Redis itself restarted (a new
+        ``run_id``). Then it lost every entry, and the local ones are the only copies of
+        the sessions' tokens: dropping them would make every worker mint for every session
+        at once; they are kept, still bounded by ``local_ttl``."""
+        self.shared.breaker.success()
+        run_id = self._run_id()
+        restarted = run_id is not None and self._server_id not in (None, run_id)
+        if run_id is not None:
+            self._server_id = run_id
+        if restarted:
+            log.info("embedgate: Redis restarted; keeping the in-process tier's tokens")
+            return
         with self._fill_lock:
             self._generation += 1
             self.local.clear()
+
+    def _run_id(self) -> str | None:
+        client = self.shared.client
+        if client is None:
+            return None
+        try:
+            info = client.info("server")
+        except Exception:  # the listener's next reconnect tries again
+            return None
+        run_id = info.get("run_id") if isinstance(info, dict) else None
+        return run_id if isinstance(run_id, str) else None
 
     def _local(self, key: str) -> tuple[EmbedToken | None, bool]:
         """The local entry, and whether it is good enough to serve without asking Redis."""
@@ -119,7 +145,7 @@ class TieredCache:
             here = self.local.invalidate(session_tag=session_tag, subject=subject)
         return max(here, self.shared.invalidate(session_tag=session_tag, subject=subject))
 
-    def exclusive(self, key: str) -> AbstractContextManager[bool]:
+    def exclusive(self, key: str) -> AbstractContextManager[bool | None]:
         return self.shared.exclusive(key)
 
     # -- async face ---------------------------------------------------------------------
@@ -146,7 +172,7 @@ class TieredCache:
         there = await self.shared.ainvalidate(session_tag=session_tag, subject=subject)
         return max(here, there)
 
-    def aexclusive(self, key: str) -> AbstractAsyncContextManager[bool]:
+    def aexclusive(self, key: str) -> AbstractAsyncContextManager[bool | None]:
         return self.shared.aexclusive(key)
 
     # -- lifecycle ----------------------------------------------------------------------
