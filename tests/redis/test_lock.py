@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from embedgate import IssueRequest
+from embedgate import IssueRequest, IssuerError
 from embedgate.redis_cache import RedisCache, TieredCache, redis_key
 from tests.redis import workers
 from tests.redis.helpers import PRINCIPAL, SESSION, CountingIssuer, service, signer
@@ -101,18 +101,29 @@ def test_a_dead_lock_holder_blocks_a_key_only_until_its_lock_expires(redis_url: 
     alive.close()
 
 
-def test_a_waiter_gives_up_after_lock_wait_and_the_service_mints_anyway(
+def test_a_waiter_gives_up_after_lock_wait_and_does_not_mint_beside_the_holder(
     redis_url: str,
 ) -> None:
     holder = RedisCache.from_url(redis_url, lock_ttl=30)
     waiter = RedisCache.from_url(redis_url, lock_wait=0.2)
+    issuer = CountingIssuer(redis_url)
     with holder.exclusive("k") as ours:
         assert ours
         with waiter.exclusive("k") as second:
             assert second is False
         assert waiter.lock_timeouts == 1
+        # The service behind such a waiter answers "try again soon" rather than mint.
+        svc = service(RedisCache.from_url(redis_url, lock_wait=0.2), issuer)
+        key = svc._ask(PRINCIPAL, SESSION, None).key
+        with holder.exclusive(key) as held:
+            assert held
+            with pytest.raises(IssuerError) as caught:
+                svc.get_token(PRINCIPAL, SESSION)
+        assert caught.value.retry_after >= 1
+        assert issuer.mints == 0
     holder.close()
     waiter.close()
+    issuer.close()
 
 
 def test_a_waiter_returns_as_soon_as_the_holder_stored_a_fresh_token(redis_url: str) -> None:

@@ -51,3 +51,39 @@ def serve_cache(url: str, conn: Connection) -> None:
             break
     cache.close()
     conn.close()
+
+
+def mint_slow(url: str, results: Queue[str], lock_ttl: float, delay: float) -> None:
+    """Like :func:`mint_once`, against a provider slower than the lock's lifetime."""
+    cache = tiered_cache_from_url(url, lock_ttl=lock_ttl, lock_wait=10 * delay)
+    issuer = CountingIssuer(url, delay=delay)
+    svc = TokenService(issuer, cache=cache)  # type: ignore[arg-type]
+    control = redis.Redis.from_url(url)
+    control.incr(READY)
+    deadline = time.monotonic() + 60
+    while not control.exists(GO) and time.monotonic() < deadline:
+        time.sleep(0.002)
+    token = svc.get_token(PRINCIPAL, SESSION)
+    results.put(token.jti or "")
+    control.close()
+    issuer.close()
+    cache.close()
+
+
+def serve_sessions(url: str, conn: Connection) -> None:
+    """A worker for the restart test: ("get", subject, session) -> jti,
+    ("subscriptions",) -> how often its listener (re)subscribed, ("stop",)."""
+    cache = tiered_cache_from_url(url)
+    svc = TokenService(signer(), cache=cache)
+    conn.send(cache.wait_listening(20))
+    while True:
+        command = conn.recv()
+        if command[0] == "get":
+            principal = Principal(subject=command[1], tenant="acme")
+            conn.send(svc.get_token(principal, command[2]).jti)
+        elif command[0] == "subscriptions":
+            conn.send(cache.listener.subscriptions if cache.listener is not None else 0)
+        else:
+            break
+    cache.close()
+    conn.close()
