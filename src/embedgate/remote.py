@@ -118,10 +118,6 @@ class RemoteMinter(ABC):
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
         self._async_client: tuple[object, httpx.AsyncClient] | None = None
-        # Loading the CA bundle and httpcore's lazy imports take 0.2-0.8 s: once, at
-        # start-up, rather than in front of the first request (and its page deadline).
-        self._verify = _tls_context()
-        self._sync_client()
 
     # -- what subclasses provide ----------------------------------------------------------
 
@@ -219,7 +215,9 @@ class RemoteMinter(ABC):
         # sessions of concurrent exchanges, so the clients' jars refuse every cookie.
         return {
             "timeout": _timeout(self.policy),
-            "verify": self._verify,
+            # Loading the CA bundle takes 0.1-0.5 s: once per process, not per client (an
+            # AsyncClient is made per event loop).
+            "verify": _tls_context(),
             "follow_redirects": False,
             "cookies": CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
             "headers": {"accept": "application/json", "user-agent": "embedgate"},

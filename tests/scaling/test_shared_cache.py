@@ -98,6 +98,9 @@ def test_a_cold_session_asked_on_every_worker_at_once_mints_once(
             "EMBEDGATE_API_KEY": TOUCAN_KEY,
             "EMBEDGATE_SECRET": "",
             "EXAMPLE_EMBED_RESOURCE": "dash-42",
+            # Every request waits for the one mint here: past a page deadline it would
+            # answer 503 (see tests/providers/test_outage.py), not what this test counts.
+            "EMBEDGATE_PAGE_DEADLINE": "10",
         }
         with (
             running_app(kind, redis_server.url, env=env, opaque=True) as app,

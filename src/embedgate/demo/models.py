@@ -62,6 +62,10 @@ class Timing:
             "ttl": self.ttl,
             "min_remaining": self.min_remaining,
             "refresh_margin": float(self.refresh_margin),
+            # The sandbox mints through the demo's own provider, in this process: its first
+            # mint starts the HTTP client (a second or so on a busy laptop). A demo page
+            # should show a token rather than render without one and fetch it after.
+            "page_deadline": 5.0,
         }
 
 
