@@ -76,6 +76,8 @@ class Outcome:
     ok: bool
     seconds: float
     token: str | None
+    status: int = 200
+    via: str = "page"
 
 
 def p99(values: list[float]) -> float:
@@ -120,7 +122,9 @@ class Load:
             if response.status_code == 200:
                 token = response.json().get("token")
         seconds = time.perf_counter() - started
-        outcome = Outcome(phase, user, response.status_code == 200 and bool(token), seconds, token)
+        ok = response.status_code == 200 and bool(token)
+        via = "page" if n % 2 == 0 else "endpoint"
+        outcome = Outcome(phase, user, ok, seconds, token, response.status_code, via)
         with self._lock:
             self.outcomes.append(outcome)
         return outcome
@@ -170,6 +174,7 @@ def test_a_provider_outage_costs_no_request_while_tokens_are_servable(
             "EMBEDGATE_TTL": str(LIFETIME),
             "EMBEDGATE_TOUCAN_READ_TIMEOUT": str(READ_TIMEOUT),
             "EMBEDGATE_RATE_LIMIT": "100000",
+            "EMBEDGATE_USER_RATE_LIMIT": "100000",
         }
         config = Config.load(settings, environ={})
         engine = Engine(config, config_source=settings, environ={}, clock=clock)
