@@ -13,8 +13,9 @@ from typing import Any
 
 from . import telemetry
 from .engine import Engine
-from .errors import ConfigurationError, EmbedgateError
+from .errors import ConfigurationError, EmbedgateError, PrincipalError
 from .settings import Settings, Unpack
+from .templating import PageHelpers
 from .web.cache_policy import private_headers
 from .web.endpoint import aanswer_token
 from .web.headers import Headers
@@ -302,6 +303,19 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
         except EmbedgateError:
             return True
 
+    async def resolve_deferred(self, scope: Scope, page: PageHelpers, body: bytes) -> bytes:
+        """Fill in what template helpers deferred (rendered on the event loop) through the
+        async token service, for the user and session known now."""
+        try:
+            principal = self.gate.principal_for(await self.user(scope))
+        except PrincipalError as error:
+            log.warning("embedgate: no token for this user, principal refused (%s)", error.field)
+            principal = None
+        page.set_principal(principal)
+        if principal is not None:
+            page.use_session(await self.session(scope))
+        return await page.deferred.aresolve(body)
+
     async def page_snippet(self, scope: Scope, plan: PagePlan) -> tuple[bytes | None, bytes | None]:
         """The snippet for a finished page and the cookie to set with it; (None, None)
         to leave the page alone (anonymous, refused, nowhere to put it)."""
@@ -335,7 +349,7 @@ class _PageSend:
     """The ``send`` handed to the app for one request: holds back an HTML response until
     its body is complete (or over the buffer limit), then injects the token."""
 
-    __slots__ = ("middleware", "plan", "scope", "send", "start")
+    __slots__ = ("held", "middleware", "plan", "scope", "send", "start")
 
     def __init__(self, middleware: EmbedgateMiddleware, scope: Scope, send: Send) -> None:
         self.middleware = middleware
@@ -343,6 +357,7 @@ class _PageSend:
         self.send = send
         self.start: Message | None = None
         self.plan: PagePlan | None = None
+        self.held: bytearray | None = None  # the body, while deferred helpers wait for it
 
     async def __call__(self, message: Message) -> None:
         plan = self.plan
@@ -370,6 +385,25 @@ class _PageSend:
             # A file (http.response.pathsend) or another extension: give up injecting.
             await self._release(plan.injector.finish(None), more_body=True)
             await self.send(message)
+
+    async def _resolve(self, page: PageHelpers, message: Message) -> Message | None:
+        """Hold the body until complete, fill in the deferred helpers, and fit the held
+        start to the new body; None while more is to come."""
+        if self.held is None:
+            self.held = bytearray()
+        self.held += message.get("body", b"")
+        if message.get("more_body", False):
+            return None
+        body = await self.middleware.resolve_deferred(self.scope, page, bytes(self.held))
+        self.held = None
+        if self.start is not None:
+            raw = [
+                (n, v) for n, v in self.start.get("headers") or [] if n.lower() != b"content-length"
+            ]
+            headers = Headers([*raw, (b"content-length", str(len(body)).encode())])
+            fitted = page.page_headers(headers, len(body), injected=False)
+            self.start = {**self.start, "headers": (fitted or headers).raw}
+        return {"type": "http.response.body", "body": body, "more_body": False}
 
     def _carries_token(self) -> bool:
         """Whether a template helper put a token in this response (see PageHelpers)."""
@@ -418,6 +452,12 @@ class _PageSend:
             await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
 
     async def _body(self, plan: PagePlan, message: Message) -> None:
+        page = self.scope.get(PAGE_KEY)
+        if isinstance(page, PageHelpers) and page.deferred.pending:
+            resolved = await self._resolve(page, message)
+            if resolved is None:
+                return
+            message = resolved
         more_body = message.get("more_body", False)
         out = plan.injector.feed(message.get("body", b""))
         if plan.injector.passthrough:  # over the buffer limit (or a data block): as it comes

@@ -10,8 +10,10 @@ names the error, never a secret or a token).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Mapping
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from . import telemetry
@@ -54,6 +56,45 @@ def snippet_options(options: Mapping[str, Any], nonce: str | None) -> dict[str, 
     return out
 
 
+def on_event_loop() -> bool:
+    """Whether this code runs on an asyncio event loop's thread (a template rendered in an
+    async view): blocking I/O here would stall every other request of the loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+class Deferred:
+    """Helper calls made where they cannot wait (a template rendered on the event loop):
+    each renders a placeholder, replaced once the response is complete by the async
+    helper's output (:meth:`aresolve`, called by the middleware)."""
+
+    def __init__(self) -> None:
+        self._marker = "embedgate-deferred-" + secrets.token_hex(8)
+        self._calls: list[Callable[[], Awaitable[str]]] = []
+        self.enabled = False  # set by an adapter that resolves them (an async middleware)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._calls)
+
+    def add(self, call: Callable[[], Awaitable[str]]) -> str:
+        """Queue ``call``; returns its placeholder (letters, digits and dashes only, so it
+        survives autoescaping in text and attribute values alike)."""
+        self._calls.append(call)
+        return f"{self._marker}-{len(self._calls) - 1}-"
+
+    async def aresolve(self, body: bytes) -> bytes:
+        """``body`` with every placeholder replaced (in the order the template made them)."""
+        calls, self._calls = self._calls, []
+        for index, call in enumerate(calls):
+            html = await call()
+            body = body.replace(f"{self._marker}-{index}-".encode(), html.encode())
+        return body
+
+
 class PageHelpers:
     """The helpers of one request. Principal, session and tokens are looked up once.
 
@@ -87,6 +128,7 @@ class PageHelpers:
         self.carries_token = False  # the page body holds a token: it needs no-store headers
         self.script_rendered = False
         self.cookie_delivered = False
+        self.deferred = Deferred()
 
     @property
     def engine(self) -> Engine:
@@ -273,6 +315,30 @@ class PageHelpers:
         self.script_rendered = True
         self.carries_token = True
         return html
+
+    # -- async faces: the same output, minting through the async token service -----------
+
+    async def aembed_token(self) -> str:
+        """Async face of :meth:`embed_token`."""
+        await self.aget_token(None, "embed_token()")
+        return self.embed_token()
+
+    async def aembed_snippet(self, kind: str, resource: str | None = None, **options: Any) -> str:
+        """Async face of :meth:`embed_snippet`."""
+        resource_for = getattr(self.engine.profile, "resource_for", None)
+        try:
+            wanted = resource_for(kind, resource) if callable(resource_for) else resource
+        except EmbedgateError:
+            wanted = _UNSET  # embed_snippet logs it
+        if wanted is not _UNSET:
+            await self.aget_token(wanted, "embed_snippet()")
+        return self.embed_snippet(kind, resource, **options)
+
+    async def aembed_script(self) -> str:
+        """Async face of :meth:`embed_script`."""
+        if not self.script_rendered and self.principal() is not None:
+            await self.aget_token(None, "embed_script()")
+        return self.embed_script()
 
     # -- finishing the page ----------------------------------------------------------------
 

@@ -168,12 +168,24 @@ def test_start_up_prints_the_url_and_the_logins(
         ("carol", "tenant acme, every region, role admin"),
     ):
         assert re.search(rf"^\s+{user}\s+{line}$", printed, re.MULTILINE)
+    # The sandbox's api_key warning is explained, not left to alarm a first-time user.
+    assert "api_key mode" in printed
+    assert "The api_key WARNING logged at start-up is expected" in printed
+
     for path in ("/token/", "/sandbox/", "/sso/"):
         assert f"{base}{path}" in printed
     assert "DEVELOPMENT ONLY" in printed
     assert "api_key mode" in printed  # embedgate's own sandbox warning
     assert "eyJ" not in printed
     assert "demo.gAAAA" not in printed
+
+
+def test_the_idp_root_answers_a_page(client: httpx.Client) -> None:
+    page = client.get("/idp/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "identity provider" in page.text
+    assert 'href="/sso/"' in page.text
 
 
 def test_the_port_being_taken_is_one_clear_line_and_exit_code_1() -> None:

@@ -117,9 +117,14 @@ def test_plain_responses_and_async_views_get_the_token_injected(server: str) -> 
         login(client, "alice")
         assert verified(page_token(client.get("/plain").text))["sub"] == "alice"
         page = client.get("/async")
-        # The tags cannot query the user inside an async view; the injection still can.
-        assert 'data-token=""' in page.text
-        assert verified(page_token(page.text))["sub"] == "alice"
+        # The tags render in an async view too (through the async service), and agree with
+        # the injected block.
+        injected = page_token(page.text)
+        assert verified(injected)["sub"] == "alice"
+        assert f'data-token="{injected}"' in page.text
+        assert iframe_token(page.text) == injected
+        assert "embedgate-deferred" not in page.text
+        assert page.headers["cache-control"] == "private, no-store"
 
 
 def test_logout_purges_and_the_next_user_never_sees_the_previous_token(server: str) -> None:

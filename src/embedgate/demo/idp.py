@@ -172,6 +172,9 @@ def create_idp_app(idp: DemoIdP, templates: Jinja2Templates) -> Starlette:
         context = {"action": auth.redirect_uri, "id_token": token, "state": auth.state}
         return templates.TemplateResponse(request, "idp_post.html", context, headers=_NO_STORE)
 
+    async def home(request: Request) -> Response:
+        return templates.TemplateResponse(request, "idp_home.html", {"issuer": idp.issuer})
+
     async def jwks(request: Request) -> Response:
         return JSONResponse(idp.keys.jwks())
 
@@ -180,6 +183,7 @@ def create_idp_app(idp: DemoIdP, templates: Jinja2Templates) -> Starlette:
 
     return Starlette(
         routes=[
+            Route("/", home, methods=["GET"]),
             Route("/authorize", authorize_form, methods=["GET"]),
             Route("/authorize", authorize, methods=["POST"]),
             Route("/jwks.json", jwks, methods=["GET"]),

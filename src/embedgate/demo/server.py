@@ -69,6 +69,9 @@ def banner(url: str, timing: Timing, out: TextIO) -> None:
         f"    {url}/sso/       SSO: sign in at the demo identity provider ({url}/idp/)",
         f"  Embed tokens live {timing.ttl} s and are refreshed about "
         f"{timing.refresh_margin} s before they expire.",
+        "  The api_key WARNING logged at start-up is expected: the /sandbox/ model runs",
+        "  embedgate in api_key mode (tokens minted straight from the provider's API key),",
+        "  which is for development only and refused when EMBEDGATE_ENV=production.",
     ]
     print("\n".join(lines), file=out, flush=True)
 

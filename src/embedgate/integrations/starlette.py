@@ -17,9 +17,10 @@ The middleware puts itself in ``scope["embedgate"]``; everything here finds the 
 there. Per-request state (the :class:`~embedgate.templating.PageHelpers`) lives in
 ``scope["embedgate.page"]``, the request's session decision in ``scope["embedgate.session"]``.
 
-Jinja renders synchronously, so the template helpers use the token service's sync face.
-With a remote provider or the Redis cache, fetch the token first with the async
-:func:`embed_token` dependency: the helpers then reuse it without any I/O.
+Jinja renders synchronously. In a sync view (run in a worker thread) the helpers use the
+token service's sync face; in an async view (on the event loop) they render placeholders
+that the middleware fills in through the async service once the response is complete, so
+a remote mint never blocks the loop.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from starlette.templating import Jinja2Templates
 from ..asgi import PAGE_KEY, SCOPE_KEY, SESSION_KEY, EmbedgateMiddleware, scope_user, web_request
 from ..engine import Engine
 from ..errors import ConfigurationError, IssuerError, PrincipalError
-from ..templating import PageHelpers
+from ..templating import PageHelpers, on_event_loop
 from ..token import EmbedToken
 from ..web.headers import Headers
 from ..web.messages import SessionDecision
@@ -225,10 +226,22 @@ def _request(context: Context, helper: str) -> Request | None:
     return request
 
 
+def _deferring(request: Request) -> bool:
+    """Whether this template renders on the event loop (an async view) with the middleware
+    finishing the page: the helpers then leave placeholders that the middleware fills in
+    through the async token service, so a remote mint never blocks the loop."""
+    return on_event_loop() and middleware_for(request.scope).gate.config.inject
+
+
 @pass_context
 def _embed_token(context: Context) -> str:
     request = _request(context, "embed_token()")
-    return "" if request is None else page_helpers(request).embed_token()
+    if request is None:
+        return ""
+    page = page_helpers(request)
+    if _deferring(request):
+        return page.deferred.add(page.aembed_token)
+    return page.embed_token()
 
 
 @pass_context
@@ -238,7 +251,12 @@ def _embed_snippet(
     request = _request(context, "embed_snippet()")
     if request is None:
         return Markup("")
-    return trusted_markup(page_helpers(request).embed_snippet(kind, resource, **options))
+    page = page_helpers(request)
+    if _deferring(request):
+        return trusted_markup(
+            page.deferred.add(lambda: page.aembed_snippet(kind, resource, **options))
+        )
+    return trusted_markup(page.embed_snippet(kind, resource, **options))
 
 
 @pass_context
@@ -246,7 +264,10 @@ def _embed_script(context: Context) -> Markup:
     request = _request(context, "embed_script()")
     if request is None:
         return Markup("")
-    return trusted_markup(page_helpers(request).embed_script())
+    page = page_helpers(request)
+    if _deferring(request):
+        return trusted_markup(page.deferred.add(page.aembed_script))
+    return trusted_markup(page.embed_script())
 
 
 @pass_context

@@ -62,11 +62,18 @@
     return m > 0 ? `${m}m ${String(s % 60).padStart(2, "0")}s` : `${s}s`;
   }
 
+  const compact = new Intl.NumberFormat("en-US", {
+    style: "currency",
+    currency: "USD",
+    notation: "compact",
+    maximumFractionDigits: 1,
+  });
+
   function barChart(chart) {
     const points = chart.points || [];
     const width = 640;
-    const height = 240;
-    const pad = { top: 16, right: 8, bottom: 36, left: 8 };
+    const height = 260;
+    const pad = { top: 24, right: 8, bottom: 36, left: 64 };
     const root = svg("svg", {
       viewBox: `0 0 ${width} ${height}`,
       role: "img",
@@ -80,13 +87,27 @@
     const max = Math.max(...points.map((p) => p.value), 1);
     const slot = (width - pad.left - pad.right) / points.length;
     const plot = height - pad.top - pad.bottom;
+    const bottom = pad.top + plot;
+    // The value axis: a line, and ticks at 0, half and the largest value.
+    root.appendChild(svg("line", { x1: pad.left, y1: pad.top, x2: pad.left, y2: bottom, class: "axis-line y-axis" }));
+    for (const fraction of [0, 0.5, 1]) {
+      const y = bottom - fraction * plot;
+      root.appendChild(svg("line", { x1: pad.left - 4, y1: y, x2: pad.left, y2: y, class: "axis-line tick" }));
+      root.appendChild(
+        svg("text", { x: pad.left - 8, y: y + 4, "text-anchor": "end", class: "axis tick-label" }, compact.format(max * fraction)),
+      );
+    }
+    root.appendChild(svg("line", { x1: pad.left, y1: bottom, x2: width - pad.right, y2: bottom, class: "axis-line x-axis" }));
     points.forEach((point, i) => {
       const h = Math.max(1, (point.value / max) * plot);
       const x = pad.left + i * slot + slot * 0.1;
-      const y = pad.top + plot - h;
+      const y = bottom - h;
       const bar = svg("rect", { x, y, width: slot * 0.8, height: h, class: "bar", "data-label": point.label });
       bar.appendChild(svg("title", {}, `${point.label}: ${money.format(point.value)}`));
       root.appendChild(bar);
+      root.appendChild(
+        svg("text", { x: x + slot * 0.4, y: y - 6, "text-anchor": "middle", class: "value" }, compact.format(point.value)),
+      );
       root.appendChild(
         svg("text", { x: x + slot * 0.4, y: height - pad.bottom + 16, "text-anchor": "middle", class: "axis" }, point.label),
       );
@@ -128,8 +149,11 @@
         ["remaining", "Token life"],
       ]) {
         const value = el("dd", { "data-field": key }, "—");
+        const term = el("dt", { "data-term": key }, label);
         this._fields[key] = value;
-        this._identity.append(el("dt", {}, label), value);
+        this._terms = this._terms || {};
+        this._terms[key] = term;
+        this._identity.append(term, value);
       }
       this._filter = el("p", { class: "filter", "data-field": "filter" });
       this._error = el("div", { class: "error", role: "alert", hidden: "" });
@@ -306,6 +330,10 @@
     }
 
     _tick() {
+      // countdown="off": the host page shows the token's life itself (one countdown).
+      const hidden = this.getAttribute("countdown") === "off";
+      this._fields.remaining.hidden = hidden;
+      this._terms.remaining.hidden = hidden;
       if (this._expiresAt === null) {
         return;
       }

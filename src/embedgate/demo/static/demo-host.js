@@ -85,8 +85,27 @@
   document.addEventListener("embedgate:error", (e) => {
     $("token-status").textContent = `Refresh failed (${e.detail.code}); retrying.`;
   });
+  // Logged out elsewhere (another tab): show a signed-out state, never the last user's rows.
   document.addEventListener("embedgate:unauthenticated", () => {
     $("token-status").textContent = "Your session ended: log in again.";
+    const dashboard = document.getElementById("dashboard");
+    if (dashboard && !document.getElementById("signed-out")) {
+      const notice = document.createElement("section");
+      notice.id = "signed-out";
+      notice.className = "card";
+      notice.setAttribute("role", "alert");
+      const text = document.createElement("p");
+      text.textContent = "You are signed out (your session ended, perhaps in another tab). ";
+      const link = document.createElement("a");
+      link.href = "/login?next=" + encodeURIComponent(location.pathname);
+      link.textContent = "Log in again";
+      text.appendChild(link);
+      notice.appendChild(text);
+      dashboard.replaceWith(notice);
+    }
+    $("token-claims").textContent = "";
+    $("token-id").textContent = "…";
+    current = null;
   });
   setInterval(tick, 250);
 })();

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse
 
 from ... import telemetry
@@ -64,7 +64,11 @@ class EmbedgateMiddleware:
             telemetry.endpoint_answered(route, answer.status, started)
             return to_django(answer)
         page = self._page(request, web, state)
+        page.deferred.enabled = True  # an async view's tags, rendered on its loop
         response = self.get_response(request)
+        if page.deferred.pending and not response.streaming:
+            page.principal()
+            response.content = async_to_sync(page.deferred.aresolve)(bytes(response.content))
         if self._may_change_user(response, web, state):
             self._check_user(request, web, state)
         if response.streaming or request.method == "HEAD":
@@ -90,8 +94,13 @@ class EmbedgateMiddleware:
             telemetry.endpoint_answered(route, answer.status, started)
             return to_django(answer)
         page = self._page(request, web, state)
+        page.deferred.enabled = True  # tags rendered on the loop are filled in below
         get_response: Callable[[HttpRequest], Awaitable[Any]] = self.get_response
         response = await get_response(request)
+        if page.deferred.pending and not response.streaming:
+            # Tags rendered in an async view left placeholders: fill them in, async.
+            await sync_to_async(page.principal)()  # request.user and groups hit the database
+            response.content = await page.deferred.aresolve(bytes(response.content))
         if self._may_change_user(response, web, state):
             await sync_to_async(self._check_user)(request, web, state)  # request.user: database
         if response.streaming or request.method == "HEAD":

@@ -12,7 +12,7 @@ from django import template
 from django.core.exceptions import SynchronousOnlyOperation
 from django.utils.safestring import mark_safe
 
-from ....templating import PageHelpers
+from ....templating import PageHelpers, on_event_loop
 from ..runtime import page_of
 
 log = logging.getLogger("embedgate")
@@ -52,13 +52,31 @@ def _trusted(html: str) -> str:
     return safe
 
 
+def _deferred(context: Any, tag: str, call: Callable[[PageHelpers], Any]) -> str | None:
+    """In an async view the template renders on the event loop, where the user cannot be
+    looked up nor a token minted without blocking it: leave a placeholder that embedgate's
+    middleware fills in through the async token service once the view has returned."""
+    page = page_of(context.get("request"))
+    if page is None or not page.deferred.enabled or not on_event_loop():
+        return None
+    return page.deferred.add(lambda: call(page))
+
+
 def embed_token(context: Any) -> str:
     """The current user's embed token ("" when anonymous)."""
+    deferred = _deferred(context, "embed_token", lambda page: page.aembed_token())
+    if deferred is not None:
+        return deferred
     return _render(context, "embed_token", lambda page: page.embed_token())
 
 
 def embed_snippet(context: Any, kind: str, resource: str | None = None, **options: Any) -> str:
     """The provider's markup embedding ``resource`` as ``kind``."""
+    deferred = _deferred(
+        context, "embed_snippet", lambda page: page.aembed_snippet(kind, resource, **options)
+    )
+    if deferred is not None:
+        return _trusted(deferred)
     return _trusted(
         _render(
             context, "embed_snippet", lambda page: page.embed_snippet(kind, resource, **options)
@@ -68,6 +86,9 @@ def embed_snippet(context: Any, kind: str, resource: str | None = None, **option
 
 def embed_script(context: Any) -> str:
     """The token data block and the embedgate.js loader tag (with the CSP nonce)."""
+    deferred = _deferred(context, "embed_script", lambda page: page.aembed_script())
+    if deferred is not None:
+        return _trusted(deferred)
     return _trusted(_render(context, "embed_script", lambda page: page.embed_script()))
 
 
