@@ -17,6 +17,7 @@ from bench.table import Row, render
 SECTIONS: list[str] = [
     "bench.core",
     "bench.providers",
+    "bench.outage",
     "bench.redis",
     "bench.telemetry",
     "bench.web",
