@@ -176,6 +176,7 @@ def test_plain_looker_ids_still_pass() -> None:
     assert parse_resource("explore:thelook/orders") == ("explore", "thelook/orders")
 
 
+@settings(deadline=None)  # a loaded CI machine: no timing here
 @given(ident=st.text(alphabet=st.sampled_from(list("ab1.:_-/\\%2eE")), min_size=1, max_size=12))
 def test_an_accepted_id_is_read_back_as_exactly_its_own_segments(ident: str) -> None:
     try:
@@ -188,6 +189,7 @@ def test_an_accepted_id_is_read_back_as_exactly_its_own_segments(ident: str) -> 
     assert all(part not in (".", "..") for part in ident.split("/"))
 
 
+@settings(deadline=None)  # a loaded CI machine: no timing here
 @given(value=URLISH)
 def test_a_same_site_reference_stays_on_every_page_origin(value: str) -> None:
     found = url_class(value)
