@@ -178,11 +178,16 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
             self.app, self.startup_error = app, error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.serve(self.app, scope, receive, send)
+
+    async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call in front of ``app``: frameworks that build a middleware stack
+        per route (Litestar) share one instance, and with it one gate, across their routes."""
         if self.startup_error is not None:
             await self._refuse(scope, receive, send, self.startup_error)
             return
         if scope["type"] != "http":
-            await self.app(scope, receive, send)  # lifespan and websockets pass through
+            await app(scope, receive, send)  # lifespan and websockets pass through
             return
         scope[SCOPE_KEY] = self
         headers = scope.get("headers")
@@ -199,9 +204,9 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
         # What the app's own middleware adds to the scope, seen from outside it.
         before = None if self._order_reported else ("session" in scope, "user" in scope)
         if self.gate.config.inject:
-            await self.app(scope, receive, _PageSend(self, scope, send))
+            await app(scope, receive, _PageSend(self, scope, send))
         else:
-            await self.app(scope, receive, send)
+            await app(scope, receive, send)
         if before is not None:
             self._check_order(scope, before)
 
@@ -376,7 +381,9 @@ class _PageSend:
                     return
                 if 300 <= message["status"] < 400:  # after a log-in or a log-out, typically
                     await self.middleware.check_user(self.scope)
-                if self._carries_token() or await self._private_head(method, message):
+                if self._carries_token():
+                    message = {**message, "headers": self._token_page_headers(raw)}
+                elif await self._private_head(method, message):
                     message = {**message, "headers": private_headers(raw)}
             await self.send(message)
         elif message["type"] == "http.response.body":
@@ -410,6 +417,17 @@ class _PageSend:
         page = self.scope.get(PAGE_KEY)
         return bool(getattr(page, "carries_token", False))
 
+    def _token_page_headers(self, raw: Any) -> list[tuple[bytes, bytes]]:
+        """Headers of a page a template helper put a token in: private, and with the
+        session cookie when the helper started the session (unless already delivered)."""
+        page: Any = self.scope.get(PAGE_KEY)
+        decision = getattr(page, "decision", None)
+        cookie = None
+        if isinstance(decision, SessionDecision) and not page.cookie_delivered:
+            cookie = decision.set_cookie
+            page.cookie_delivered = True
+        return private_headers(raw, set_cookie=cookie)
+
     async def _private_head(self, method: str, start: Message) -> bool:
         """A HEAD whose GET would carry a token answers with the same headers."""
         if method.upper() != "HEAD":
@@ -426,7 +444,7 @@ class _PageSend:
         if start is None:
             return
         if headers is None and self._carries_token():
-            headers = private_headers(start.get("headers") or [])
+            headers = self._token_page_headers(start.get("headers") or [])
         await self.send(start if headers is None else {**start, "headers": headers})
 
     async def _release(self, body: bytes, *, more_body: bool) -> None:

@@ -14,3 +14,17 @@ def asgi() -> EmbedgateMiddleware:
 
 def wsgi() -> EmbedgateWSGIMiddleware:
     return EmbedgateWSGIMiddleware(WSGICaseApp(), make_engine())
+
+
+def litestar() -> object:
+    """The tiny ASGI app mounted in a Litestar app, behind :class:`EmbedGatePlugin`."""
+    from litestar import Litestar, asgi
+
+    from embedgate.integrations.litestar import EmbedGatePlugin
+
+    @asgi("/case", is_mount=True, copy_scope=True)
+    async def cases(scope: object, receive: object, send: object) -> None:
+        scope["path"] = scope["raw_path"].decode().split("?")[0]  # type: ignore[index]
+        await asgi_app(scope, receive, send)  # type: ignore[arg-type]
+
+    return Litestar([cases], plugins=[EmbedGatePlugin(engine=make_engine())])

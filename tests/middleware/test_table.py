@@ -3,12 +3,14 @@
 Every case runs through the ASGI middleware (direct ``scope``/``receive``/``send`` calls
 with the pathsend extension, and ``httpx.ASGITransport``) and the WSGI middleware (a
 direct PEP 3333 loop and ``werkzeug.test.Client``, each app answering as a list, a lazy
-generator and through ``write()``), then through uvicorn and gunicorn on 127.0.0.1.
+generator and through ``write()``), then through uvicorn and gunicorn on 127.0.0.1, and
+in the frameworks' own apps under their servers (Litestar: uvicorn, Quart: hypercorn).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from wsgiref.util import FileWrapper
 
@@ -159,22 +161,38 @@ def test_wsgi_werkzeug(engine: Engine, case: Case, style: str) -> None:
 # -- real servers on 127.0.0.1 -----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def uvicorn_url() -> Iterator[str]:
-    port = free_port()
-    argv = [PYTHON, "-m", "uvicorn", "--factory", "tests.middleware.served:asgi"]
-    argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    with run_server(argv, port):
-        yield f"http://127.0.0.1:{port}"
+# Each served shell: the app factory a real server imports, the server, and the WSGI
+# answering styles its app takes (None: the query string is not read).
+SERVED: dict[str, tuple[str, tuple[str | None, ...]]] = {
+    "uvicorn": ("tests.middleware.served:asgi", (None,)),
+    "gunicorn": ("tests.middleware.served:wsgi()", WSGI_STYLES),
+    "litestar-uvicorn": ("tests.middleware.served:litestar", (None,)),
+}
+
+
+def _argv(name: str, port: int) -> list[str]:
+    target = SERVED[name][0]
+    if name == "gunicorn":
+        argv = [PYTHON, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+        return [*argv, "--log-level", "warning", target]
+    argv = [PYTHON, "-m", "uvicorn", "--factory", target]
+    return [*argv, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
 
 
 @pytest.fixture(scope="module")
-def gunicorn_url() -> Iterator[str]:
-    port = free_port()
-    argv = [PYTHON, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
-    argv += ["--log-level", "warning", "tests.middleware.served:wsgi()"]
-    with run_server(argv, port):
-        yield f"http://127.0.0.1:{port}"
+def servers() -> Iterator[Callable[[str], str]]:
+    """The base URL of a served shell, each server started on first use."""
+    urls: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+
+        def url(name: str) -> str:
+            if name not in urls:
+                port = free_port()
+                stack.enter_context(run_server(_argv(name, port), port))
+                urls[name] = f"http://127.0.0.1:{port}"
+            return urls[name]
+
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -183,18 +201,24 @@ def http() -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_uvicorn(engine: Engine, uvicorn_url: str, http: httpx.Client, case: Case) -> None:
-    result = http_request(http, case.method, uvicorn_url + case_path(case))
-    _judge(engine, case, result, None)
+TARGETS = [(name, style) for name, (_, styles) in SERVED.items() for style in styles]
 
 
-@pytest.mark.parametrize("style", WSGI_STYLES)
+@pytest.mark.parametrize(
+    ("server", "style"), TARGETS, ids=[f"{n}-{s}" if s else n for n, s in TARGETS]
+)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_gunicorn(
-    engine: Engine, gunicorn_url: str, http: httpx.Client, case: Case, style: str
+def test_served(
+    engine: Engine,
+    servers: Callable[[str], str],
+    http: httpx.Client,
+    case: Case,
+    server: str,
+    style: str | None,
 ) -> None:
-    result = http_request(http, case.method, gunicorn_url + case_path(case, style))
+    """The table through real servers: the raw shells under uvicorn and gunicorn, the
+    Litestar plugin under uvicorn, the Quart extension under hypercorn."""
+    result = http_request(http, case.method, servers(server) + case_path(case, style))
     _judge(engine, case, result, None)
 
 

@@ -26,7 +26,6 @@ a remote mint never blocks the loop.
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 from collections.abc import Callable, MutableMapping
 from typing import Any
@@ -39,15 +38,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from ..asgi import PAGE_KEY, SCOPE_KEY, SESSION_KEY, EmbedgateMiddleware, scope_user, web_request
+from ..asgi import PAGE_KEY, SCOPE_KEY, SESSION_KEY, EmbedgateMiddleware
 from ..engine import Engine
-from ..errors import ConfigurationError, IssuerError, PrincipalError
+from ..errors import IssuerError, PrincipalError
 from ..templating import PageHelpers, on_event_loop
 from ..token import EmbedToken
 from ..web.headers import Headers
 from ..web.messages import SessionDecision
-from ..web.snippet import request_binding
 from ._jinja import trusted_markup
+from ._scope import logout_scope, middleware_for, page_helpers_for, token_for
 
 __all__ = [
     "EmbedgateMiddleware",
@@ -65,73 +64,19 @@ log = logging.getLogger("embedgate")
 Scope = MutableMapping[str, Any]
 
 
-def middleware_for(scope: Scope) -> EmbedgateMiddleware:
-    """The :class:`EmbedgateMiddleware` serving this request."""
-    middleware = scope.get(SCOPE_KEY)
-    if not isinstance(middleware, EmbedgateMiddleware):
-        raise ConfigurationError(
-            "EmbedgateMiddleware", "is not installed; call app.add_middleware(EmbedgateMiddleware)"
-        )
-    return middleware
-
-
 def engine_for(request: Request) -> Engine:
     """The engine of the middleware serving ``request``."""
     return middleware_for(request.scope).engine
 
 
-def _resolved(value: Any, what: str) -> Any:
-    if inspect.isawaitable(value):
-        if inspect.iscoroutine(value):
-            value.close()
-        log.warning(
-            "embedgate: the async %s cannot run inside a template; "
-            "fetch the token with the embed_token dependency first",
-            what,
-        )
-        return None
-    return value
-
-
-def _sync_user(middleware: EmbedgateMiddleware, scope: Scope) -> Any:
-    if middleware.user_resolver is not None:
-        return _resolved(middleware.user_resolver(scope), "user_resolver")
-    return scope_user(scope)
-
-
-def _sync_session(middleware: EmbedgateMiddleware, scope: Scope) -> SessionDecision:
-    known = scope.get(SESSION_KEY)
-    if isinstance(known, SessionDecision):
-        return known
-    app_session = None
-    if middleware.session_resolver is not None:
-        app_session = _resolved(middleware.session_resolver(scope), "session_resolver")
-    decision = scope[SESSION_KEY] = middleware.gate.session(web_request(scope), app_session)
-    return decision
-
-
 def page_helpers(request: Request) -> PageHelpers:
     """This request's template helpers (created on first use)."""
-    scope = request.scope
-    page = scope.get(PAGE_KEY)
-    if isinstance(page, PageHelpers):
-        return page
-    middleware = middleware_for(scope)
 
     def nonce() -> str | None:
         value = getattr(request.state, "csp_nonce", None)
         return value if isinstance(value, str) else None
 
-    page = PageHelpers(
-        middleware.gate,
-        web_request(scope),
-        principal=lambda: middleware.engine.principal_for(_sync_user(middleware, scope)),
-        session=lambda: _sync_session(middleware, scope),
-        nonce=nonce,
-        binding=lambda: request_binding(scope),
-    )
-    scope[PAGE_KEY] = page
-    return page
+    return page_helpers_for(request.scope, nonce)
 
 
 async def optional_embed_token(request: Request) -> EmbedToken | None:
@@ -142,21 +87,7 @@ async def optional_embed_token(request: Request) -> EmbedToken | None:
     token bound to the resource it embeds). Declare your auth dependency (the one setting
     ``request.state.embedgate_user``) before this one.
     """
-    scope = request.scope
-    middleware = middleware_for(scope)
-    middleware.gate.check_session_tokens()
-    page = page_helpers(request)
-    principal = middleware.engine.principal_for(await middleware.user(scope))
-    page.set_principal(principal)
-    if principal is None:
-        return None
-    decision = await middleware.session(scope, web_request(scope))
-    page.use_session(decision)
-    token = await middleware.engine.service.aget_token(
-        principal, decision.session_id, deadline=middleware.engine.config.page_deadline
-    )
-    page.remember(None, token)
-    return token
+    return await token_for(request.scope, page_helpers(request))
 
 
 async def embed_token(request: Request) -> EmbedToken:
@@ -178,26 +109,7 @@ async def embed_token(request: Request) -> EmbedToken:
 
 async def logout(request: Request) -> int:
     """Purge the current session's tokens; call it from your logout route."""
-    scope = request.scope
-    middleware = middleware_for(scope)
-    scope.pop(PAGE_KEY, None)
-    session_ids: set[str | None] = set()
-    if middleware.session_resolver is not None:
-        session_ids.add(await _maybe(middleware.session_resolver(scope)))
-    else:
-        session_ids.add(middleware.gate.read_session_id(request.headers.get("cookie")))
-    known = scope.get(SESSION_KEY)
-    if isinstance(known, SessionDecision):
-        session_ids.add(known.session_id)
-    purged = 0
-    for session_id in session_ids:
-        if session_id:
-            purged += await middleware.engine.alogout(session_id)
-    return purged
-
-
-async def _maybe(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
+    return await logout_scope(request.scope, request.headers.get("cookie"))
 
 
 def finish_response(request: Request, response: Response) -> Response:
