@@ -28,3 +28,9 @@ def litestar() -> object:
         await asgi_app(scope, receive, send)  # type: ignore[arg-type]
 
     return Litestar([cases], plugins=[EmbedGatePlugin(engine=make_engine())])
+
+
+def quart() -> object:
+    from tests.middleware.quart_cases import quart_app
+
+    return quart_app()

@@ -167,6 +167,7 @@ SERVED: dict[str, tuple[str, tuple[str | None, ...]]] = {
     "uvicorn": ("tests.middleware.served:asgi", (None,)),
     "gunicorn": ("tests.middleware.served:wsgi()", WSGI_STYLES),
     "litestar-uvicorn": ("tests.middleware.served:litestar", (None,)),
+    "quart-hypercorn": ("tests.middleware.served:quart()", (None,)),
 }
 
 
@@ -174,6 +175,9 @@ def _argv(name: str, port: int) -> list[str]:
     target = SERVED[name][0]
     if name == "gunicorn":
         argv = [PYTHON, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+        return [*argv, "--log-level", "warning", target]
+    if name == "quart-hypercorn":
+        argv = [PYTHON, "-m", "hypercorn", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
         return [*argv, "--log-level", "warning", target]
     argv = [PYTHON, "-m", "uvicorn", "--factory", target]
     return [*argv, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
