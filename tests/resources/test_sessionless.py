@@ -44,6 +44,8 @@ def superset_settings(**extra: str) -> dict[str, str]:
         "EMBEDGATE_PROVIDER_URL": "https://superset.example.com",
         "EMBEDGATE_SUPERSET_MODE": "local",
         "EMBEDGATE_SECRET": TEST_SECRET,
+        # What Superset checks by default: no start-up warning about the audience.
+        "EMBEDGATE_AUDIENCE": "http://0.0.0.0:8080/",
         **{f"EMBEDGATE_{k.upper()}": v for k, v in extra.items()},
     }
 
