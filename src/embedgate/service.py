@@ -7,7 +7,6 @@ which live in the plain methods :meth:`_lookup` and :meth:`_admit`.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import random
@@ -101,15 +100,30 @@ class TokenTiming:
         return min(margin, self.min_remaining + 0.9 * span)
 
 
-@dataclass(frozen=True)
 class _Ask:
-    """One request's identity: who, which session, which resource, and its cache keys."""
+    """One request's identity: who, which session, which resource, and its cache key (the
+    backoff marker's key is derived only off the hot path)."""
 
-    admitted: Principal
-    session_id: str
-    resource: str | None
-    scope: str
-    fingerprint: str
+    __slots__ = (
+        "_backoff_key",
+        "admitted",
+        "fingerprint",
+        "key",
+        "resource",
+        "scope",
+        "session_id",
+    )
+
+    def __init__(
+        self, admitted: Principal, session_id: str, resource: str | None, scope: str
+    ) -> None:
+        self.admitted = admitted
+        self.session_id = session_id
+        self.resource = resource
+        self.scope = scope
+        self.fingerprint = admitted.fingerprint()
+        self.key = self._key("")
+        self._backoff_key: str | None = None
 
     def _key(self, kind: str) -> str:
         return cache_key(
@@ -121,14 +135,12 @@ class _Ask:
             resource=self.resource,
         )
 
-    @functools.cached_property
-    def key(self) -> str:
-        return self._key("")
-
-    @functools.cached_property
+    @property
     def backoff_key(self) -> str:
-        """Where the session's backoff marker lives (read only off the hot path)."""
-        return self._key(BACKOFF_SCOPE)
+        """Where the session's backoff marker lives."""
+        if self._backoff_key is None:
+            self._backoff_key = self._key(BACKOFF_SCOPE)
+        return self._backoff_key
 
     @property
     def subject(self) -> str:
@@ -195,9 +207,7 @@ class TokenService:
         if not isinstance(session_id, str) or not session_id:
             raise PrincipalError("session", "a non-empty session id is required")
         admitted = self.policy.apply(principal)
-        return _Ask(
-            admitted, session_id, resource, self.issuer.cache_scope(), admitted.fingerprint()
-        )
+        return _Ask(admitted, session_id, resource, self.issuer.cache_scope())
 
     def _grant_key(self, admitted: Principal, session_id: str, resource: str) -> str:
         return cache_key(
