@@ -14,6 +14,7 @@ or an error message.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import random
 import ssl
@@ -118,6 +119,7 @@ class RemoteMinter(ABC):
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
         self._async_client: tuple[object, httpx.AsyncClient] | None = None
+        _warm_up()
 
     # -- what subclasses provide ----------------------------------------------------------
 
@@ -415,6 +417,13 @@ class RemoteMinter(ABC):
                 status=status,
             )
         return self.error(REJECTED, f"the {call.what} was refused (HTTP {status})", status=status)
+
+
+def _warm_up() -> None:
+    """What the first client would load (the CA bundle, httpcore): at start-up, not in front
+    of the first page and its deadline. No thread, no connection: safe before a fork."""
+    _tls_context()
+    importlib.import_module("httpcore")
 
 
 @functools.cache
