@@ -50,6 +50,14 @@ NUMERIC_BOUNDS: Final[dict[str, tuple[float, float]]] = {
     "rate_limit": (1, 1_000_000),
     "user_rate_limit": (1, 1_000_000),
     "user_sessions": (1, 100_000),
+    "redis_timeout": (0.01, 30),
+    "redis_local_ttl": (0.1, 3600),
+    "redis_breaker_threshold": (1, 1000),
+    "redis_breaker_cooldown": (0.1, 600),
+    "redis_lock_ttl": (0.1, 300),
+    "redis_lock_wait": (0, 60),
+    "provider_rate": (0.001, 1_000_000),
+    "provider_burst": (1, 1_000_000),
 }
 
 
@@ -78,6 +86,12 @@ def _int(name: str, value: Any) -> int:
         except ValueError:
             pass
     raise ConfigurationError(name, f"expected a whole number, got {value!r}")
+
+
+def _opt_int(name: str, value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    return _int(name, value)
 
 
 def _opt_float(name: str, value: Any) -> float | None:
@@ -283,13 +297,61 @@ class Config:
     api_key: Secret | None = setting(
         None, _secret, "provider API key (remote minting, api_key mode)", secret=True
     )
+    provider_rate: float | None = setting(
+        None,
+        _opt_float,
+        "cluster-wide provider mints per second (token bucket in EMBEDGATE_REDIS_URL's "
+        "Redis; default: no limit)",
+    )
+    provider_burst: int | None = setting(
+        None, _opt_int, "mints the bucket holds when full (default: the rate, at least 1)"
+    )
     sandbox_subject: str = setting(
         "sandbox-developer", _str, "subject used in api_key mode when no user is logged in"
     )
     # -- cache
     cache_size: int = setting(10_000, _int, "in-process cache entries (LRU)")
     redis_url: str | None = setting(
-        None, _opt_str, "redis://, rediss:// or unix:// URL of a shared cache"
+        None,
+        _opt_str,
+        "URL of a shared cache: redis://, rediss://, unix:// (one server), "
+        "redis+cluster://h1:p1,h2:p2 (Cluster seed nodes) or "
+        "redis+sentinel://h1:p1,h2:p2/master/0 (Sentinels, master name, db)",
+    )
+    redis_cluster: bool = setting(
+        False, _bool, "treat EMBEDGATE_REDIS_URL (redis:// or rediss://) as a Cluster seed node"
+    )
+    redis_sentinels: str | None = setting(
+        None,
+        _opt_str,
+        "comma-separated host:port of Sentinels (instead of EMBEDGATE_REDIS_URL); "
+        "needs EMBEDGATE_REDIS_SENTINEL_MASTER",
+    )
+    redis_sentinel_master: str | None = setting(
+        None, _opt_str, "the master name the Sentinels watch"
+    )
+    redis_timeout: float = setting(
+        0.25, _opt_float, "seconds to connect to and to read from Redis (0.01 to 30)"
+    )
+    redis_local_ttl: float = setting(
+        30.0,
+        _opt_float,
+        "longest an entry lives in a worker's in-process tier, seconds (bounds staleness "
+        "should an invalidation message be lost; 0.1 to 3600)",
+    )
+    redis_breaker_threshold: int = setting(
+        3, _int, "consecutive Redis failures that open its circuit breaker (1 to 1000)"
+    )
+    redis_breaker_cooldown: float = setting(
+        5.0, _opt_float, "seconds between probes while the Redis breaker is open (0.1 to 600)"
+    )
+    redis_lock_ttl: float = setting(
+        5.0,
+        _opt_float,
+        "seconds a dead holder's mint lock blocks its key (0.1 to 300; a live holder extends it)",
+    )
+    redis_lock_wait: float = setting(
+        5.0, _opt_float, "longest a request waits for another worker's mint, seconds (0 to 60)"
     )
     redis_encrypt: bool | None = setting(
         None,
@@ -356,6 +418,27 @@ class Config:
                 env_name("page_deadline"),
                 f"must be a number of seconds up to {MAX_PAGE_DEADLINE:g}",
             )
+        for name in ("redis_timeout", "redis_local_ttl", "redis_breaker_cooldown"):
+            if getattr(self, name) is None:
+                raise ConfigurationError(env_name(name), "must be a number of seconds")
+        if self.redis_lock_ttl is None or self.redis_lock_wait is None:
+            raise ConfigurationError(env_name("redis_lock_ttl"), "must be a number of seconds")
+        if self.redis_sentinels is not None and self.redis_url is not None:
+            raise ConfigurationError(
+                "EMBEDGATE_REDIS_SENTINELS",
+                "set EMBEDGATE_REDIS_URL or EMBEDGATE_REDIS_SENTINELS, not both",
+            )
+        if (self.redis_sentinels is None) != (self.redis_sentinel_master is None):
+            raise ConfigurationError(
+                "EMBEDGATE_REDIS_SENTINEL_MASTER",
+                "EMBEDGATE_REDIS_SENTINELS and EMBEDGATE_REDIS_SENTINEL_MASTER go together",
+            )
+        if self.redis_cluster and self.redis_url is None:
+            raise ConfigurationError(
+                "EMBEDGATE_REDIS_CLUSTER", "needs EMBEDGATE_REDIS_URL (a seed node)"
+            )
+        if self.provider_burst is not None and self.provider_rate is None:
+            raise ConfigurationError("EMBEDGATE_PROVIDER_BURST", "needs EMBEDGATE_PROVIDER_RATE")
         if self.private_key is not None and self.private_key_file is not None:
             raise ConfigurationError(
                 "EMBEDGATE_PRIVATE_KEY",
@@ -392,6 +475,11 @@ class Config:
             raise ConfigurationError(
                 "EMBEDGATE_API_KEY", "api_key mode needs the provider's API key"
             )
+
+    @property
+    def uses_redis(self) -> bool:
+        """Whether a shared Redis tier is configured (a URL or Sentinels)."""
+        return self.redis_url is not None or self.redis_sentinels is not None
 
     @property
     def is_production(self) -> bool:

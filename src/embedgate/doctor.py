@@ -496,6 +496,8 @@ def _token_entry_problem(client: Any, name: str, kind: str) -> str | None:
     if client.pttl(name) <= 0:
         return "a token key without expiry"
     raw = client.get(name)
+    if isinstance(raw, str) and raw.startswith("e1:"):
+        return None  # sealed (EMBEDGATE_REDIS_ENCRYPT): opaque by design
     try:
         data = json.loads(raw) if raw is not None else {}
     except ValueError:

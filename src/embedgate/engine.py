@@ -199,13 +199,29 @@ def _secret_material(config: Config) -> bytes | None:
 def build_cache(config: Config, clock: Clock = SYSTEM_CLOCK) -> CacheBackend:
     """The in-process cache, or the shared Redis tier when EMBEDGATE_REDIS_URL is set."""
     local = MemoryCache(maxsize=config.cache_size, clock=clock, user_sessions=config.user_sessions)
-    if config.redis_url is None:
+    if not config.uses_redis:
         return local
-    from .redis_cache import tiered_cache_from_url  # optional extra: embedgate[redis]
+    # Optional extra: embedgate[redis].
+    from .redis_cache import CircuitBreaker, RedisCache, TieredCache
+    from .redis_cache.topology import Topology
 
-    return tiered_cache_from_url(
-        config.redis_url, local=local, clock=clock, codec=redis_codec(config)
+    topology = Topology.from_settings(
+        config.redis_url,
+        cluster=config.redis_cluster,
+        sentinels=config.redis_sentinels,
+        sentinel_master=config.redis_sentinel_master,
     )
+    assert topology is not None
+    shared = RedisCache.from_topology(
+        topology,
+        timeout=config.redis_timeout,
+        clock=clock,
+        codec=redis_codec(config),
+        lock_ttl=config.redis_lock_ttl,
+        lock_wait=config.redis_lock_wait,
+        breaker=CircuitBreaker(config.redis_breaker_threshold, config.redis_breaker_cooldown),
+    )
+    return TieredCache(local, shared, local_ttl=config.redis_local_ttl, clock=clock)
 
 
 def redis_codec(config: Config) -> ValueCodec:

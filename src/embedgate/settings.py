@@ -59,6 +59,17 @@ class Settings(TypedDict, total=False):
     cache_size: int | str
     redis_url: str | None
     redis_encrypt: bool | str | None
+    redis_cluster: bool | str
+    redis_sentinels: str | None
+    redis_sentinel_master: str | None
+    redis_timeout: float | str
+    redis_local_ttl: float | str
+    redis_breaker_threshold: int | str
+    redis_breaker_cooldown: float | str
+    redis_lock_ttl: float | str
+    redis_lock_wait: float | str
+    provider_rate: float | str | None
+    provider_burst: int | str | None
     prefix: str
     cookie_name: str
     cookie_secure: bool | str | None

@@ -28,18 +28,14 @@ from .client import (
     _DOWN,
     _FAILURES,
     AsyncClient,
-    AsyncRetry,
-    NoBackoff,
-    Retry,
     SyncClient,
-    aioredis,
     check_url,
-    redis,
 )
 from .codec import ValueCodec
 from .index import _deleted, _indexes, _members, _queue_deletes
 from .keys import CHANNEL, redis_key
 from .lock import _EXTEND_LOCK, _RELEASE_LOCK, _Attempt, _delays, _Lock, _Renewal
+from .topology import Topology
 
 log = logging.getLogger("embedgate")
 
@@ -109,23 +105,19 @@ class RedisCache:
         timeout: float = DEFAULT_TIMEOUT,
         **options: Any,
     ) -> RedisCache:
-        """Both faces from a ``redis://``, ``rediss://`` or ``unix://`` URL, with
-        ``timeout`` seconds to connect and to read, and no client-side retries."""
+        """Both faces from a URL: ``redis://``, ``rediss://``, ``unix://`` (one server),
+        ``redis+cluster://h1:p1,h2:p2`` (Cluster seed nodes) or
+        ``redis+sentinel://h1:p1,h2:p2/master/0`` (Sentinels); ``timeout`` seconds to
+        connect and to read, and no client-side retries."""
         check_url(url)
-        common: dict[str, Any] = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-        }
-        # TCP keepalive notices a silently dead peer; Unix sockets do not take the option.
-        keepalive = {} if url.lower().startswith("unix://") else {"socket_keepalive": True}
-        try:
-            client = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **keepalive, **common)
-            async_client = aioredis.Redis.from_url(url, retry=AsyncRetry(NoBackoff(), 0), **common)
-        except (ValueError, TypeError):
-            # The message may quote the URL, and the URL may hold a password.
-            raise ConfigurationError(
-                "EMBEDGATE_REDIS_URL", "not a valid Redis URL (check its options)"
-            ) from None
+        return cls.from_topology(Topology.parse(url), timeout=timeout, **options)
+
+    @classmethod
+    def from_topology(
+        cls, topology: Topology, *, timeout: float = DEFAULT_TIMEOUT, **options: Any
+    ) -> RedisCache:
+        """Both faces for a parsed :class:`Topology` (one server, Cluster or Sentinel)."""
+        client, async_client = topology.clients(timeout)
         cache = cls(client, async_client, **options)
         cache._owns_clients = True
         return cache
@@ -240,8 +232,10 @@ class RedisCache:
         members = _members(found)
         pipe = client.pipeline(transaction=False)
         _queue_deletes(pipe, indexes, members)
-        pipe.publish(CHANNEL, self._message(session_tag, subject))
-        return _deleted(self._call(pipe.execute), members)
+        deleted = _deleted(self._call(pipe.execute), members)
+        # Not in the pipeline: a cluster pipeline refuses PUBLISH (any node relays it).
+        self._call(client.publish, CHANNEL, self._message(session_tag, subject))
+        return deleted
 
     def exclusive(self, key: str) -> AbstractContextManager[bool | None]:
         return self._exclusive(key)
@@ -351,8 +345,9 @@ class RedisCache:
         members = _members(found)
         pipe = client.pipeline(transaction=False)
         _queue_deletes(pipe, indexes, members)
-        pipe.publish(CHANNEL, self._message(session_tag, subject))
-        return _deleted(await self._acall(pipe.execute), members)
+        deleted = _deleted(await self._acall(pipe.execute), members)
+        await self._acall(client.publish, CHANNEL, self._message(session_tag, subject))
+        return deleted
 
     def aexclusive(self, key: str) -> AbstractAsyncContextManager[bool | None]:
         if self._async() is None:

@@ -23,7 +23,15 @@ except ImportError as exc:
         "the shared Redis cache needs redis-py: pip install embedgate[redis]",
     ) from exc
 
-SCHEMES: Final = ("redis", "rediss", "unix")
+SCHEMES: Final = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+cluster",
+    "rediss+cluster",
+    "redis+sentinel",
+    "rediss+sentinel",
+)
 
 SyncClient = Union[redis.Redis, "redis.RedisCluster"]
 AsyncClient = Union[aioredis.Redis, "aioredis.RedisCluster"]
@@ -37,7 +45,8 @@ def check_url(url: str) -> None:
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme not in SCHEMES:
         raise ConfigurationError(
-            "EMBEDGATE_REDIS_URL", "expected a redis://, rediss:// or unix:// URL"
+            "EMBEDGATE_REDIS_URL",
+            "expected a redis://, rediss://, unix://, redis+cluster:// or redis+sentinel:// URL",
         )
 
 
