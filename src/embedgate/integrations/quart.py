@@ -262,7 +262,10 @@ class EmbedGate:
             return None
         page = await self.helpers()
         token = await state.engine.service.aget_token(
-            principal, page.session().session_id, resource
+            principal,
+            page.session().session_id,
+            resource,
+            deadline=state.engine.config.page_deadline,
         )
         page.remember(resource, token)
         return token
