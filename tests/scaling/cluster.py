@@ -21,7 +21,8 @@ from subprocess import Popen
 
 import httpx
 
-from embedgate.web.session import new_session_id
+from embedgate.engine import derive_key
+from embedgate.web.session import SessionIds
 from tests.conftest import TEST_SECRET
 from tests.integrations.helpers import claims, page_token
 from tests.support.net import PYTHON, free_port, run_server
@@ -52,6 +53,7 @@ def app_env(redis_url: str | None) -> dict[str, str]:
         "EMBEDGATE_REDIS_URL": redis_url or "",
         # The per-session limit is per process; these tests send more than a browser would.
         "EMBEDGATE_RATE_LIMIT": "100000",
+        "EMBEDGATE_USER_RATE_LIMIT": "100000",
         "EXAMPLE_SERVED_BY": "1",
         "SESSION_SECRET": "scaling-session-key",
         "FLASK_SECRET_KEY": "scaling-flask-key",
@@ -116,10 +118,12 @@ class Browser:
         response = self.client.post("/login", data={"username": name, "password": "demo"})
         assert response.status_code == 303, response.text
 
-    def preset_session(self) -> str:
-        """Pick the session id before any page has: embedgate adopts a well-formed id from
-        its cookie, so a session's very first requests can reach every worker at once."""
-        session_id = new_session_id()
+    def preset_session(self, secret: str = TEST_SECRET) -> str:
+        """Pick the session id before any page has: embedgate adopts an id it issued (one
+        MAC'd with the key every worker derives from ``secret``, the engine's secret
+        material), so a session's very first requests can reach every worker at once."""
+        key = derive_key(secret.encode("utf-8"), "embedgate session id")
+        session_id = SessionIds(key).issue()
         self.client.cookies.set(COOKIE, session_id)
         return session_id
 

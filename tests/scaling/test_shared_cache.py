@@ -5,13 +5,15 @@ all of them."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
 
 from embedgate.cache import session_tag
+from embedgate.config import Config
+from embedgate.engine import redis_codec
 from embedgate.redis_cache import redis_key
+from tests.conftest import TEST_SECRET
 from tests.providers.fakes.server import serve
 from tests.providers.fakes.toucan import FakeToucan
 from tests.scaling.cluster import KINDS, App, jtis, running_app, subjects, workers
@@ -52,9 +54,11 @@ def test_one_session_sees_one_token_minted_once_on_every_worker(
     with redis_server.client() as raw:
         index = redis_key("session", session_tag(session_id))
         (entry,) = raw.zrange(index, 0, -1)
-        stored = json.loads(raw.get(entry))
-    assert stored["jti"] == first.jti
-    assert stored["subject"] == "alice"
+        value = raw.get(entry)
+    # sealed at rest: read back with the key every worker derives from the shared secret
+    stored = redis_codec(Config.load(environ={}, secret=TEST_SECRET)).decode(entry.decode(), value)
+    assert stored.jti == first.jti
+    assert stored.subject == "alice"
 
 
 def test_a_logout_on_one_worker_is_seen_by_every_worker(app: App) -> None:
@@ -106,7 +110,7 @@ def test_a_cold_session_asked_on_every_worker_at_once_mints_once(
             running_app(kind, redis_server.url, env=env, opaque=True) as app,
             app.browser() as carol,
         ):
-            session_id = carol.preset_session()
+            session_id = carol.preset_session(TOUCAN_KEY)  # no secret: keys from the API key
             carol.log_in_only("carol")
             answers = carol.spread_over(3, count=48, threads=16)
             assert carol.session_id == session_id  # no worker started another session
