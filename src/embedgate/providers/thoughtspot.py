@@ -35,7 +35,8 @@ from .options import ProfileOptions, check_url, http_policy
 
 FULL_PATH: Final = "/api/rest/2.0/auth/token/full"
 OBJECT_PATH: Final = "/api/rest/2.0/auth/token/object"
-SDK_URL: Final = "https://cdn.jsdelivr.net/npm/@thoughtspot/visual-embed-sdk/dist/tsembed.es.js"
+# The UMD build: a classic script defining the ``tsembed`` global the browser script hands over to.
+SDK_URL: Final = "https://cdn.jsdelivr.net/npm/@thoughtspot/visual-embed-sdk/dist/tsembed.js"
 KINDS: Final = ("liveboard", "search", "app")
 SETTINGS: Final = (
     "token_type",
@@ -227,4 +228,4 @@ class ThoughtSpotProfile(ProfileBase):
                 *html.presentation(options),
             ],
         )
-        return html.script(self._sdk_url, options) + mount
+        return html.script(self._sdk_url, options, module=False) + mount

@@ -291,6 +291,7 @@
     schedule();
     if (changed) {
       applyAll(document);
+      pushToken(null, token);
       emit("embedgate:token", { token: token, expiresAt: expiresAt, resource: null });
     }
     waiters.splice(0).forEach(function (f) { f(); });
@@ -564,6 +565,7 @@
     scheduleResource(e);
     if (changed) {
       followers(document, e.name).forEach(function (el) { applyResource(el, e); });
+      pushToken(e.name, e.token);
       emit("embedgate:token", { token: e.token, expiresAt: e.expiresAt, resource: e.name });
     }
   }
@@ -573,7 +575,7 @@
     e.timer = null;
     // Only resources with elements to keep current refresh on their own; others (asked for
     // through embedgate.getToken) are fetched again when asked and stale.
-    if (stopped || e.refused || !followers(document, e.name).length) return;
+    if (stopped || e.refused || (!followers(document, e.name).length && !pushed(e.name))) return;
     if (delay === undefined) {
       if (!e.token) return;
       var due = Math.min(e.refreshAtL, e.expiresAtL - MARGIN);
@@ -648,7 +650,90 @@
       urls: function (el) { return [attr(el, "data-embedgate-domain")]; },
       embed: embedSuperset,
     },
+    // Preset's @preset-sdk/embedded: Superset's call under its own global.
+    preset: {
+      global: "presetSdk",
+      ready: function (sdk) { return typeof sdk.embedDashboard === "function"; },
+      urls: function (el) { return [attr(el, "data-embedgate-domain")]; },
+      embed: embedSuperset,
+    },
+    // powerbi-client: the report is embedded with an Embed token; Power BI never asks for the
+    // next one, so each token embedgate adopts for it is pushed with report.setAccessToken().
+    powerbi: {
+      global: "powerbi",
+      ready: function (sdk) { return typeof sdk.embed === "function"; },
+      urls: function (el) { return [attr(el, "data-embedgate-embed-url")]; },
+      embed: embedPowerBI,
+    },
+    // ThoughtSpot's Visual Embed SDK (UMD build, global tsembed): trusted authentication
+    // without cookies, the SDK pulling each token through getAuthToken.
+    thoughtspot: {
+      global: "tsembed",
+      ready: function (sdk) { return typeof sdk.init === "function"; },
+      urls: function (el) { return [attr(el, "data-embedgate-domain")]; },
+      embed: embedThoughtSpot,
+    },
   };
+
+  // Functions an SDK handover registered to be given each new token of a resource (null:
+  // the session's), called by the script itself (never through a DOM event a page could fake).
+  var pushes = [];
+
+  function onToken(resource, fn) { pushes.push({ resource: resource, fn: fn }); }
+
+  function pushToken(resource, token) {
+    pushes.forEach(function (p) {
+      if (p.resource !== resource) return;
+      Promise.resolve().then(function () { return p.fn(token); }).catch(function () {
+        emit("embedgate:error", { status: 0, code: "sdk_refresh_failed" });
+      });
+    });
+  }
+
+  function pushed(name) {
+    return pushes.some(function (p) { return p.resource === name; });
+  }
+
+  function embedPowerBI(sdk, el, urls, getToken) {
+    var resource = attr(el, "data-embedgate-resource");
+    var client = window["powerbi-client"];
+    var models = client && client.models;
+    var embedType = models && models.TokenType ? models.TokenType.Embed : 1;
+    return (resource ? getToken(resource) : getToken()).then(function (token) {
+      var report = sdk.embed(el, {
+        type: "report",
+        id: attr(el, "data-embedgate-report"),
+        embedUrl: urls[0].href,
+        accessToken: token,
+        tokenType: embedType,
+      });
+      onToken(resource || null, function (t) { return report.setAccessToken(t); });
+      if (resource) scheduleResource(entry(resource));
+      return report;
+    });
+  }
+
+  var tsInit = null; // the SDK is initialised once per page
+
+  function embedThoughtSpot(sdk, el, urls, getToken) {
+    var auth = sdk.AuthType || {};
+    if (!tsInit) {
+      tsInit = sdk.init({
+        thoughtSpotHost: domain(urls[0]),
+        authType: auth.TrustedAuthTokenCookieless || "AuthServerCookieless",
+        getAuthToken: function () { return getToken(); },
+      }) || true;
+    }
+    var kind = attr(el, "data-embedgate-kind") || "liveboard";
+    var id = attr(el, "data-embedgate-object");
+    var Embed = kind === "search" ? sdk.SearchEmbed : kind === "app" ? sdk.AppEmbed
+      : sdk.LiveboardEmbed;
+    var config = { frameParams: { width: "100%", height: "100%" } };
+    if (kind === "liveboard") config.liveboardId = id;
+    else if (kind === "search" && id) config.dataSource = id;
+    else if (kind === "app" && id) config.pageId = id;
+    return new Embed(el, config).render();
+  }
 
   function whenSdk(h) {
     var found = function () {
@@ -781,8 +866,8 @@
 
   // --- start
   var api = {
-    // A fresh token: fits Superset's fetchGuestToken, Metabase's fetchRequestToken,
-    // ThoughtSpot's getAuthToken. With a resource name (data-embedgate-resource), that
+    // A fresh token: fits Superset's and Preset's fetchGuestToken, ThoughtSpot's
+    // getAuthToken. With a resource name (data-embedgate-resource), that
     // resource's token; the session must hold one (its page embedded the resource). Without
     // one on a page whose provider has no session token: rejected (no_session_token), no call.
     getToken: function (resource) {
@@ -791,6 +876,10 @@
         return e.token && !staleR(e) ? Promise.resolve(e.token) : requestResource(resource);
       }
       return state.token && !isStale() ? Promise.resolve(state.token) : request(false);
+    },
+    // Metabase's embedding SDK: authConfig.fetchRequestToken answers {jwt} (its JWT SSO).
+    fetchRequestToken: function () {
+      return api.getToken().then(function (token) { return { jwt: token }; });
     },
     refresh: function (resource) {
       return typeof resource === "string" && resource ? requestResource(resource) : request(true);
