@@ -11,9 +11,9 @@ _DEPTH = 32  # wrappers followed before giving up
 
 def find_engine(target: Any = None) -> Engine:
     """The engine serving ``target``: an :class:`~embedgate.Engine`, an embedgate
-    middleware or Flask extension, a Flask app, a Starlette/FastAPI app (its middleware
-    stack is built if it was not yet), a test client of either, or ``None`` for Django's
-    (from ``settings.EMBEDGATE``)."""
+    middleware or Flask/Quart extension, a Flask or Quart app, a Litestar app (its plugin),
+    a Starlette/FastAPI app (its middleware stack is built if it was not yet), a test client
+    of either, or ``None`` for Django's (from ``settings.EMBEDGATE``)."""
     if target is None:
         from ..integrations.django.runtime import get_state
 
@@ -28,6 +28,9 @@ def find_engine(target: Any = None) -> Engine:
         extensions = getattr(seen, "extensions", None)  # Flask
         if isinstance(extensions, dict) and "embedgate" in extensions:
             return find_engine(extensions["embedgate"])
+        for plugin in _plugins(seen):  # Litestar
+            if isinstance(getattr(plugin, "engine", None), Engine):
+                return find_engine(plugin)
         if hasattr(seen, "build_middleware_stack"):  # Starlette, FastAPI
             if getattr(seen, "middleware_stack", None) is None:
                 seen.middleware_stack = seen.build_middleware_stack()
@@ -39,3 +42,11 @@ def find_engine(target: Any = None) -> Engine:
             break
         seen = inner
     raise LookupError(f"no embedgate engine found behind {type(target).__name__}")
+
+
+def _plugins(app: Any) -> list[Any]:
+    """A Litestar app's plugins (none for anything else)."""
+    registry = getattr(app, "plugins", None)
+    if registry is None or not hasattr(registry, "init"):
+        return []
+    return list(registry.init)
