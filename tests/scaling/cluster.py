@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
+from typing import IO
 
 import httpx
 
@@ -201,14 +202,19 @@ def running_app(
     workers: int = WORKERS,
     env: Mapping[str, str] | None = None,
     opaque: bool = False,
+    log: IO[bytes] | None = None,
+    start_timeout: float = 30.0,
 ) -> Iterator[App]:
     """The example ``kind`` under its multi-worker server on a free 127.0.0.1 port, every
     worker up; stopped (with its workers) on exit. ``env`` adds to :func:`app_env`;
-    ``opaque`` says the configured provider hands out tokens we cannot verify."""
+    ``opaque`` says the configured provider hands out tokens we cannot verify; ``log``
+    receives the server's output (tracebacks included)."""
     port = free_port()
     argv = server_argv(kind, port, workers)
     full_env = {**app_env(redis_url), **(env or {})}
-    with run_server(argv, port, cwd=str(EXAMPLES / kind), env=full_env) as process:
+    with run_server(
+        argv, port, cwd=str(EXAMPLES / kind), env=full_env, log=log, timeout=start_timeout
+    ) as process:
         base_url = f"http://127.0.0.1:{port}"
-        wait_for_workers(base_url, workers)
+        wait_for_workers(base_url, workers, timeout=start_timeout)
         yield App(base_url, process, opaque)

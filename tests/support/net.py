@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from typing import IO
 
 
 def free_port() -> int:
@@ -42,14 +43,18 @@ def run_server(
     cwd: str | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 30.0,
+    log: IO[bytes] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start a server process, wait for its port, and stop it (and its children) after."""
+    """Start a server process, wait for its port, and stop it (and its children) after.
+
+    Its output goes to ``log`` when given (a file the caller reads, never full), else to
+    a pipe (``process.stdout``)."""
     full_env = {**os.environ, **(env or {})}
     process = subprocess.Popen(
         list(argv),
         cwd=cwd,
         env=full_env,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.PIPE if log is None else log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
