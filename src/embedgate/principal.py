@@ -14,6 +14,26 @@ from .errors import PrincipalError
 Scalar = str | int | float | bool | None
 AttributeValue = Scalar | tuple[Scalar, ...]
 
+# Fingerprints of the claim sets seen lately, by a type-exact key that is far cheaper to
+# build than the canonical JSON and its digest: an app that builds a new Principal for the
+# same user on every request (``embed_principal()``) pays the digest once per user.
+_FINGERPRINTS: dict[tuple[Any, ...], str] = {}
+_FINGERPRINTS_MAX = 4096
+
+
+def _exact(value: object) -> object:
+    """``value`` as a key that equals another only when their JSON is the same: ``1``,
+    ``1.0`` and ``True`` are equal in Python, so each non-string is tagged with its type
+    (floats by their repr: ``0.0`` and ``-0.0`` differ in JSON)."""
+    kind = value.__class__
+    if kind is str:
+        return value
+    if kind is tuple:
+        return (tuple, *map(_exact, value))  # type: ignore[call-overload]
+    if kind is float:
+        return (float, repr(value))
+    return (kind, value)
+
 
 def _scalar(field_name: str, value: object) -> Scalar:
     if value is None or isinstance(value, (str, bool, int)):
@@ -144,9 +164,28 @@ class Principal:
         # The principal is frozen, so its digest is computed once (it keys every lookup).
         known: str | None = self.__dict__.get("_fingerprint")
         if known is None:
-            known = digest(self.to_dict())
+            key = self._identity()
+            known = _FINGERPRINTS.get(key)
+            if known is None:
+                known = digest(self.to_dict())
+                if len(_FINGERPRINTS) >= _FINGERPRINTS_MAX:
+                    _FINGERPRINTS.clear()
+                _FINGERPRINTS[key] = known
             object.__setattr__(self, "_fingerprint", known)
         return known
+
+    def _identity(self) -> tuple[Any, ...]:
+        """Everything :meth:`to_dict` holds, as a type-exact hashable key."""
+        return (
+            self.subject,
+            self.email,
+            self.name,
+            self.tenant,
+            self.roles,
+            self.groups,
+            tuple(self.permissions.items()),
+            tuple([(k, _exact(v)) for k, v in self.attributes.items()]),
+        )
 
     def replace(self, **changes: Any) -> Principal:
         """A copy with some fields changed (validated again)."""

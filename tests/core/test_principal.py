@@ -201,3 +201,20 @@ def test_from_mapping_accepts_sub_and_names_unknown_fields() -> None:
     with pytest.raises(PrincipalError) as missing:
         Principal.from_mapping({"tenant": "t"})
     assert missing.value.field == "subject"
+
+
+def test_remembered_fingerprints_follow_the_json_of_the_claims() -> None:
+    """Fingerprints are remembered per claim set: values equal in Python but not in JSON
+    (1, 1.0, True; 0.0, -0.0; in lists too) never share one, and each is the digest."""
+    from embedgate.canonical import digest
+
+    values: list[object] = [1, 1.0, True, 0.0, -0.0, "1", None, [1], [1.0], [True], ["1"], []]
+    seen: dict[str, object] = {}
+    for _ in range(2):  # the second pass is served from memory
+        for value in values:
+            principal = Principal(subject="u", attributes={"a": value}, roles=("r",))
+            fingerprint = principal.fingerprint()
+            assert fingerprint == digest(principal.to_dict())
+            assert seen.setdefault(fingerprint, repr(value)) == repr(value)
+    changed = Principal(subject="u", attributes={"a": 1}, roles=("r", "s"))
+    assert changed.fingerprint() not in seen

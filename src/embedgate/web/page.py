@@ -42,6 +42,7 @@ _PLAIN_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]*")
 _PLAIN_NONCE = re.compile(r"[A-Za-z0-9+/_=-]+")
 _PLAIN_BINDING = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _PARTS_CACHE = 64  # mount points remembered by the snippet cache
+_TOKEN_JSON_CACHE = 1024  # tokens whose JSON opening is remembered (re-rendered on change)
 
 
 def injected_length(raw: Iterable[tuple[bytes, bytes]], added: int) -> int | None:
@@ -105,6 +106,7 @@ class PageRules:
         self.token_path = token_path
         self._script_url = script_url
         self._snippet_parts: dict[str, tuple[str, str, str, str]] = {}
+        self._token_json: dict[tuple[str, float], str] = {}
         self._decide = functools.lru_cache(maxsize=512)(self._should_inject)
 
     def page_plan(self, method: str, status: int, raw: RawHeaders) -> PagePlan | None:
@@ -188,12 +190,9 @@ class PageRules:
             telemetry.injection(True, "token")
             telemetry.token_served(token.expires_at - now, "page")
             _, refresh_in = client_timing(token, now)
-            value = token.token
-            quoted = f'"{value}"' if _PLAIN_TOKEN.fullmatch(value) else json_for_html(value)
             data = (
-                f'{{"token":{quoted},"expires_at":{int(token.expires_at)},'
-                f'"refresh_in":{refresh_in},"server_time":{int(now)},"endpoint":{endpoint_json}'
-                f"{tail}"
+                f'{self._token_opening(token)}"refresh_in":{refresh_in},'
+                f'"server_time":{int(now)},"endpoint":{endpoint_json}{tail}'
             )
         if not nonce:
             return f"{opening}{data}{script}{closing}"
@@ -205,6 +204,20 @@ class PageRules:
             nonce,
             endpoint=root + self.token_path,
         )
+
+    def _token_opening(self, token: EmbedToken) -> str:
+        """``{"token":...,"expires_at":...,``: rendered once per token, not per page (the
+        escaping check reads the whole token)."""
+        key = (token.token, token.expires_at)
+        opening = self._token_json.get(key)
+        if opening is None:
+            value = token.token
+            quoted = f'"{value}"' if _PLAIN_TOKEN.fullmatch(value) else json_for_html(value)
+            opening = f'{{"token":{quoted},"expires_at":{int(token.expires_at)},'
+            if len(self._token_json) >= _TOKEN_JSON_CACHE:
+                self._token_json.clear()
+            self._token_json[key] = opening
+        return opening
 
     def _render_parts(self, root: str) -> tuple[str, str, str, str]:
         # Split render_token_snippet's own markup where the data and the nonce go. Attribute
