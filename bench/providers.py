@@ -61,8 +61,7 @@ def _hot_path(fake: FakeToucan, url: str) -> list[Row]:
             "get_token, session holding a valid token",
             hit * 1e6,
             "µs/op",
-            Target("<=", 100.0),
-            "fake Toucan answers in 100 ms; no upstream call made",
+            note="fake Toucan answers in 100 ms; no upstream call made",
         ),
         Row(SECTION, "bare dict lookup (baseline)", lookup * 1e6, "µs/op"),
         Row(
@@ -72,7 +71,8 @@ def _hot_path(fake: FakeToucan, url: str) -> list[Row]:
             "ms/op",
             note="one HTTP round trip to the fake provider",
         ),
-        Row(SECTION, "cold mint / warm hit", cold / hit, "x", Target(">=", 100.0)),
+        # No target: the ratio is set by the fake provider's 100 ms, not by embedgate.
+        Row(SECTION, "cold mint / warm hit", cold / hit, "x"),
     ]
 
 
