@@ -45,7 +45,7 @@ def run_without_optional(code: str) -> subprocess.CompletedProcess[str]:
 
 def test_core_shells_and_local_providers_import_and_sign_without_extras() -> None:
     result = run_without_optional("""
-        import embedgate, embedgate.asgi, embedgate.wsgi, embedgate.templating
+        import embedgate, embedgate.asgi, embedgate.wsgi, embedgate.web.templating
         from embedgate import Engine, Principal
         from embedgate.providers import get_profile
         engine = Engine.from_settings(secret="dep-Qm7vX2kL9pR4tZ8wB1nC6yD3fG5hJ0s", environ={})

@@ -4,7 +4,6 @@ ASGI/WSGI middleware."""
 from __future__ import annotations
 
 from .cache import CacheBackend, MemoryCache
-from .claims import generic_claims
 from .clock import Clock, ManualClock, SystemClock
 from .config import Config
 from .engine import Engine
@@ -19,13 +18,13 @@ from .errors import (
     TokenTooLargeError,
     VerificationError,
 )
-from .issuer import Issuer, IssueRequest
+from .issuers.base import Issuer, IssueRequest
+from .issuers.signer import LocalSigner, generic_claims
 from .keys import KeySet, SigningKey
 from .mapping import ClaimMapping, principal_from_user
 from .principal import AttributePolicy, Principal
 from .secret import Secret
 from .service import TokenService, TokenTiming
-from .signer import LocalSigner
 from .token import EmbedToken
 from .verify import verify
 

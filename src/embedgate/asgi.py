@@ -15,15 +15,15 @@ from . import telemetry
 from .engine import Engine
 from .errors import ConfigurationError, EmbedgateError, PrincipalError
 from .settings import Settings, Unpack
-from .templating import PageHelpers
 from .web.cache_policy import private_headers
 from .web.endpoint import aanswer_token
 from .web.headers import Headers
-from .web.messages import PagePlan, SessionDecision, WebRequest, WebResponse
 from .web.page import headers_after_injection, injected_length
 from .web.shell import MiddlewareBase
 from .web.snippet import request_binding
+from .web.templating import PageHelpers
 from .web.token_request import MAX_BODY
+from .web.values import PagePlan, SessionDecision, WebRequest, WebResponse
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

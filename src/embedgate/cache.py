@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,6 +19,14 @@ from .clock import SYSTEM_CLOCK, Clock
 from .token import EmbedToken
 
 CACHE_KEY_VERSION = "v2"
+
+
+SESSION_ID_BYTES = 24  # 192 random bits, above the 128 the OWASP session cheat sheet asks
+
+
+def new_session_id() -> str:
+    """A fresh random session id (base64url, 192 bits)."""
+    return secrets.token_urlsafe(SESSION_ID_BYTES)
 
 
 def session_tag(session_id: str) -> str:

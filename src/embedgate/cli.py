@@ -19,13 +19,13 @@ from . import __version__
 from .config import Config
 from .engine import Engine
 from .errors import ConfigurationError, EmbedgateError, ProductionRefusedError
-from .keyring import keyset_from_config
 from .keys import (
     ASYMMETRIC_ALGORITHMS,
     HMAC_ALGORITHMS,
     HMAC_KEY_BYTES,
     KeySet,
     generate_private_pem,
+    keyset_from_config,
 )
 from .principal import Principal
 from .verify import verify

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .config import Config, extension_settings
 from .errors import EmbedgateError
-from .issuer import Issuer, IssueRequest
+from .issuers.base import Issuer, IssueRequest
 from .keys import KeySet
 from .principal import Principal
 
@@ -142,7 +142,7 @@ class Doctor:
 
     def _keyset(self) -> KeySet | None:
         if self.keys is None:
-            from .keyring import keyset_from_config
+            from .keys import keyset_from_config
 
             config = self._config()
             if config.secret is None and config.private_key_pem() is None:
@@ -245,7 +245,7 @@ class Doctor:
         config = self._config()
         issuer = self.issuer
         assert issuer is not None
-        from .remote import RemoteMinter
+        from .issuers.remote import RemoteMinter
 
         remote = isinstance(issuer, RemoteMinter)
         if not self.options.mint:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from .errors import ConfigurationError, PrincipalError
+from .mapping_presets import preset
 from .principal import Principal
 
 _MISSING = object()
@@ -158,7 +159,7 @@ class ClaimMapping:
         """Build from e.g. ``{"subject": "nameid", "attributes": {"region": "custom.region"}}``.
 
         ``"preset"`` starts from a named mapping (``oidc``, ``saml``, ``azure-ad``,
-        ``keycloak``: see :mod:`embedgate.sso.presets`); the other keys override it and
+        ``keycloak``: see :mod:`embedgate.mapping_presets`); the other keys override it and
         ``attributes``/``transforms`` are merged into the preset's.
         """
         data = dict(data)
@@ -168,8 +169,6 @@ class ClaimMapping:
         if unknown:
             raise PrincipalError(f"claim_mapping.{sorted(unknown)[0]}", "is not a mappable field")
         if preset_name is not None:
-            from .sso.presets import preset
-
             base = dict(preset(preset_name))
             for merged in ("attributes", "transforms"):
                 if merged in data:

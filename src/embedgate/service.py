@@ -22,7 +22,7 @@ from .cache import CacheBackend, MemoryCache, cache_key, session_tag
 from .canonical import digest, short_hash
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError, IssuerError, PrincipalError
-from .issuer import Issuer, IssueRequest
+from .issuers.base import Issuer, IssueRequest
 from .principal import AttributePolicy, Principal
 from .singleflight import SingleFlight
 from .token import EmbedToken

@@ -19,11 +19,11 @@ from .errors import EmbedgateError
 from .web.cache_policy import private_headers
 from .web.endpoint import answer_token
 from .web.headers import Headers
-from .web.messages import PagePlan, SessionDecision, WebRequest, WebResponse
 from .web.page import headers_after_injection, injected_length
 from .web.shell import MiddlewareBase
 from .web.snippet import request_binding
 from .web.token_request import MAX_BODY
+from .web.values import PagePlan, SessionDecision, WebRequest, WebResponse
 
 Environ = dict[str, Any]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from embedgate import Config, ConfigurationError, EmbedgateError, Engine, KeyConfigurationError
-from embedgate.keyring import keyset_from_config
+from embedgate.keys import keyset_from_config
 from tests.conftest import TEST_SECRET
 from tests.core.material import private_pem
 

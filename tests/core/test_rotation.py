@@ -30,8 +30,7 @@ from embedgate import (
     Principal,
     verify,
 )
-from embedgate.keyring import keyset_from_config
-from embedgate.keys import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS
+from embedgate.keys import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, keyset_from_config
 from tests.core.conftest import AUDIENCE, ISSUER
 
 NO_ENV: dict[str, str] = {}

@@ -17,7 +17,7 @@ from embedgate import (
     TokenTooLargeError,
     verify,
 )
-from embedgate.claims import generic_claims
+from embedgate.issuers.signer import generic_claims
 from tests.core.conftest import ALL_ALGORITHMS, AUDIENCE, ISSUER, make_signer, signing_key
 
 NOW = 1_800_000_000.25

@@ -1,4 +1,4 @@
-"""The framework-neutral template helpers (embedgate.templating) on a real engine."""
+"""The framework-neutral template helpers (embedgate.web.templating) on a real engine."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import time
 import pytest
 
 from embedgate import Engine, Principal
-from embedgate.templating import PageHelpers, page_injector, snippet_options
 from embedgate.web.gate import WebGate
 from embedgate.web.headers import Headers
-from embedgate.web.messages import SessionDecision, WebRequest
+from embedgate.web.templating import PageHelpers, page_injector, snippet_options
+from embedgate.web.values import SessionDecision, WebRequest
 from tests.integrations.helpers import blocks, claims, iframe_token
 from tests.support.net import free_port
 

@@ -14,9 +14,9 @@ from embedgate import ConfigurationError, EmbedToken, Principal
 from embedgate.web.gate import WebGate
 from embedgate.web.headers import Headers
 from embedgate.web.injection import response_headers_after_injection, should_inject
-from embedgate.web.messages import WebRequest
 from embedgate.web.page import headers_after_injection
 from embedgate.web.snippet import render_token_snippet
+from embedgate.web.values import WebRequest
 from tests.middleware.cases import BUFFER_LIMIT, make_engine
 from tests.middleware.checks import find_snippets
 from tests.middleware.shells import Shell

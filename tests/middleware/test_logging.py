@@ -11,7 +11,7 @@ import pytest
 
 from embedgate.canonical import short_hash
 from embedgate.web.headers import Headers
-from embedgate.web.messages import SessionDecision, WebResponse
+from embedgate.web.values import SessionDecision, WebResponse
 from tests.conftest import TEST_SECRET
 from tests.middleware.cases import make_engine
 from tests.middleware.checks import claims_of, find_snippets

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from embedgate import IssueRequest, Principal
-from embedgate.remote import HttpPolicy
+from embedgate.issuers.remote import HttpPolicy
 from tests.providers.fakes.server import serve
 from tests.providers.fakes.toucan import FakeToucan
 

@@ -12,8 +12,8 @@ import anyio
 import pytest
 
 from embedgate import IssuerError, Principal, Secret
+from embedgate.issuers.remote import HttpPolicy
 from embedgate.providers.toucan import ToucanMinter
-from embedgate.remote import HttpPolicy
 from tests.providers.conftest import API_KEY, FAST, request_for
 from tests.providers.fakes.toucan import FakeToucan, Plan
 from tests.support.net import free_port

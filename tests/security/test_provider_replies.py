@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from embedgate import Engine, IssuerError, Principal
-from embedgate.remote import MAX_BODY
+from embedgate.issuers.remote import MAX_BODY
 from tests.conftest import TEST_SECRET
 from tests.security.servers import json_answer, serve
 

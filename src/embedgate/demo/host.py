@@ -29,9 +29,8 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from ..integrations.fastapi import install_templates
-from ..keyring import keyset_from_config
-from ..keys import generate_private_pem
-from ..remote import RemoteMinter
+from ..issuers.remote import RemoteMinter
+from ..keys import generate_private_pem, keyset_from_config
 from ..secret import Secret
 from .idp import DemoIdP, create_idp_app
 from .login import FLASH_KEY, Logins, session_user

@@ -12,9 +12,9 @@ from typing import Any, Final
 
 from starlette.requests import Request
 
+from ..cache import new_session_id
 from ..engine import Engine
 from ..principal import Principal
-from ..web.session import new_session_id
 from .users import USERS, DemoUser
 
 USER_KEY: Final = "user"

@@ -14,10 +14,10 @@ from typing import Any
 
 from ..asgi import PAGE_KEY, SCOPE_KEY, SESSION_KEY, EmbedgateMiddleware, scope_user, web_request
 from ..errors import ConfigurationError
-from ..templating import PageHelpers
 from ..token import EmbedToken
-from ..web.messages import SessionDecision
 from ..web.snippet import request_binding
+from ..web.templating import PageHelpers
+from ..web.values import SessionDecision
 
 log = logging.getLogger("embedgate")
 

@@ -27,16 +27,16 @@ from .. import telemetry
 from ..engine import Engine
 from ..errors import ConfigurationError, PrincipalError
 from ..settings import Settings, Unpack
-from ..templating import PageHelpers, page_injector
 from ..token import EmbedToken
 from ..web.cache_policy import private_headers
 from ..web.endpoint import answer_token
 from ..web.gate import WebGate
 from ..web.headers import Headers
 from ..web.injection import HtmlInjector
-from ..web.messages import WebResponse
 from ..web.snippet import request_binding
+from ..web.templating import PageHelpers, page_injector
 from ..web.token_request import MAX_BODY
+from ..web.values import WebResponse
 from ..wsgi import web_request
 from ._jinja import trusted_markup
 

@@ -32,15 +32,15 @@ from ..asgi import web_request
 from ..engine import Engine
 from ..errors import ConfigurationError, EmbedgateError, PrincipalError
 from ..settings import Settings, Unpack
-from ..templating import PageHelpers
 from ..web.cache_policy import private_headers
 from ..web.endpoint import aanswer_token
 from ..web.gate import WebGate
 from ..web.headers import Headers
-from ..web.messages import WebResponse
 from ..web.page import injected_length
 from ..web.snippet import request_binding
+from ..web.templating import PageHelpers
 from ..web.token_request import MAX_BODY
+from ..web.values import WebResponse
 from ._jinja import trusted_markup
 
 __all__ = ["EXTENSION_KEY", "EmbedGate", "EmbedGateState"]

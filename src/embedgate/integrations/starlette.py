@@ -14,7 +14,7 @@ endpoint the browser script refreshes from answers before any route runs, so wit
 dependency-based auth it needs a ``user_resolver`` (which then also serves pages).
 
 The middleware puts itself in ``scope["embedgate"]``; everything here finds the engine
-there. Per-request state (the :class:`~embedgate.templating.PageHelpers`) lives in
+there. Per-request state (the :class:`~embedgate.web.templating.PageHelpers`) lives in
 ``scope["embedgate.page"]``, the request's session decision in ``scope["embedgate.session"]``.
 
 Jinja renders synchronously. In a sync view (run in a worker thread) the helpers use the
@@ -41,10 +41,10 @@ from starlette.templating import Jinja2Templates
 from ..asgi import PAGE_KEY, SCOPE_KEY, SESSION_KEY, EmbedgateMiddleware
 from ..engine import Engine
 from ..errors import IssuerError, PrincipalError
-from ..templating import PageHelpers, on_event_loop
 from ..token import EmbedToken
 from ..web.headers import Headers
-from ..web.messages import SessionDecision
+from ..web.templating import PageHelpers, on_event_loop
+from ..web.values import SessionDecision
 from ._jinja import trusted_markup
 from ._scope import logout_scope, middleware_for, page_helpers_for, token_for
 

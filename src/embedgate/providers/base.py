@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from ..config import Config
 from ..errors import ConfigurationError
-from ..issuer import Issuer
+from ..issuers.base import Issuer
 from ..token import EmbedToken
 from .browser import BrowserPolicy
 

@@ -8,9 +8,8 @@ from urllib.parse import quote
 
 from ..config import Config
 from ..errors import ConfigurationError
-from ..keyring import keyset_from_config
-from ..keys import KeySet, SigningKey
-from ..signer import LocalSigner
+from ..issuers.signer import LocalSigner
+from ..keys import KeySet, SigningKey, keyset_from_config
 from ..token import EmbedToken
 from ..urls import PAGE_ORIGIN, origin_of
 from . import html

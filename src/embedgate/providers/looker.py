@@ -22,10 +22,10 @@ from urllib.parse import quote, urlsplit
 
 from ..config import Config
 from ..errors import ConfigurationError
-from ..issuer import IssueRequest
+from ..issuers.base import IssueRequest
+from ..issuers.signed_url import SignedUrl, SignedUrlIssuer
 from ..keys import MIN_HMAC_BYTES
 from ..secret import Secret
-from ..signed_url import SignedUrl, SignedUrlIssuer
 from ..token import EmbedToken
 from ..urls import check_path_id
 from . import html

@@ -23,13 +23,11 @@ from dataclasses import replace
 from typing import Any, Final
 from urllib.parse import quote
 
-from ..claims import REGISTERED_CLAIMS, ClaimsLayout
 from ..config import Config
 from ..errors import ConfigurationError, PrincipalError
-from ..issuer import IssueRequest
-from ..keyring import keyset_from_config
-from ..keys import KeySet
-from ..signer import LocalSigner
+from ..issuers.base import IssueRequest
+from ..issuers.signer import REGISTERED_CLAIMS, ClaimsLayout, LocalSigner
+from ..keys import KeySet, keyset_from_config
 from ..token import EmbedToken
 from . import html
 from .base import ProfileBase

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
-from ..http_policy import HttpPolicy
+from ..issuers.base import HttpPolicy
 from ..secret import Secret
 
 _TRUE = frozenset({"1", "true", "yes", "on"})

@@ -30,9 +30,9 @@ from urllib.parse import quote, urlencode
 
 from ..config import Config
 from ..errors import ConfigurationError, PrincipalError
-from ..issuer import IssueRequest
+from ..issuers.base import IssueRequest
+from ..issuers.remote import MALFORMED, REJECTED, Exchange, HttpCall, HttpPolicy, RemoteMinter
 from ..principal import Principal
-from ..remote import MALFORMED, REJECTED, Exchange, HttpCall, HttpPolicy, RemoteMinter
 from ..secret import Secret
 from ..token import EmbedToken
 from . import html

@@ -23,8 +23,8 @@ from typing import Any, Final
 
 from ..config import Config
 from ..errors import ConfigurationError
-from ..issuer import IssueRequest
-from ..remote import MALFORMED, REJECTED, Exchange, HttpCall, HttpPolicy, RemoteMinter
+from ..issuers.base import IssueRequest
+from ..issuers.remote import MALFORMED, REJECTED, Exchange, HttpCall, HttpPolicy, RemoteMinter
 from ..secret import Secret
 from ..token import EmbedToken
 from .access import ServiceAccess

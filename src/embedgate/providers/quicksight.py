@@ -29,7 +29,7 @@ import anyio
 
 from ..config import Config
 from ..errors import ConfigurationError, IssuerError, PrincipalError
-from ..issuer import IssueRequest
+from ..issuers.base import IssueRequest
 from ..principal import Principal
 from ..token import EmbedToken
 from . import html

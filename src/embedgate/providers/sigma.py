@@ -28,11 +28,11 @@ import jwt
 
 from ..config import Config
 from ..errors import ConfigurationError, PrincipalError
-from ..issuer import IssueRequest
+from ..issuers.base import IssueRequest
+from ..issuers.signed_url import SignedUrl, SignedUrlIssuer
 from ..keys import MIN_HMAC_BYTES
 from ..principal import Principal
 from ..secret import Secret
-from ..signed_url import SignedUrl, SignedUrlIssuer
 from ..token import EmbedToken
 from . import html
 from .base import ProfileBase

@@ -27,15 +27,14 @@ from typing import Any, Final
 
 import jwt
 
-from ..claims import ClaimsLayout
 from ..config import Config
 from ..errors import ConfigurationError
-from ..issuer import Issuer, IssueRequest
-from ..keyring import keyset_from_config
+from ..issuers.base import Issuer, IssueRequest
+from ..issuers.remote import MALFORMED, REJECTED, Exchange, HttpCall, HttpPolicy, RemoteMinter
+from ..issuers.signer import ClaimsLayout, LocalSigner
+from ..keys import keyset_from_config
 from ..principal import Principal
-from ..remote import MALFORMED, REJECTED, Exchange, HttpCall, HttpPolicy, RemoteMinter
 from ..secret import Secret
-from ..signer import LocalSigner
 from ..token import EmbedToken
 from . import html
 from .access import ServiceAccess

@@ -15,12 +15,11 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from ..claims import REGISTERED_CLAIMS, ClaimsLayout
 from ..config import Config
 from ..errors import ConfigurationError, PrincipalError
-from ..issuer import IssueRequest
+from ..issuers.base import IssueRequest
+from ..issuers.signer import REGISTERED_CLAIMS, ClaimsLayout, LocalSigner
 from ..keys import KeySet, SigningKey
-from ..signer import LocalSigner
 from ..token import EmbedToken
 from ..urls import check_path_id, origin_of
 from . import html

@@ -23,9 +23,9 @@ from typing import Any, Final
 
 from ..config import Config
 from ..errors import ConfigurationError, PrincipalError
-from ..issuer import IssueRequest
+from ..issuers.base import IssueRequest
+from ..issuers.remote import MALFORMED, Exchange, HttpCall, HttpPolicy, RemoteMinter
 from ..principal import Principal
-from ..remote import MALFORMED, Exchange, HttpCall, HttpPolicy, RemoteMinter
 from ..secret import Secret
 from ..token import EmbedToken
 from . import html

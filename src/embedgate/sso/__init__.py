@@ -1,6 +1,6 @@
 """SSO end to end: from an OpenID Connect or SAML login to embed tokens.
 
-- claim mapping presets for common IdPs (:mod:`.presets`, used by
+- claim mapping presets for common IdPs (:mod:`embedgate.mapping_presets`, used by
   ``EMBEDGATE_CLAIM_MAPPING='{"preset": "saml"}'``);
 - readers returning the SSO session's claims from Authlib (Flask or Starlette session),
   python3-saml, Starlette's ``request.user`` and Django users (:mod:`.readers`);
@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from ..mapping_presets import PRESETS, preset
 from .backchannel import (
     BACKCHANNEL_EVENT,
     BackchannelLogout,
@@ -19,7 +20,6 @@ from .backchannel import (
     LogoutResponse,
     LogoutTokenVerifier,
 )
-from .presets import PRESETS, preset
 from .provider import OIDCProvider
 from .readers import (
     authlib_session_claims,

@@ -19,10 +19,9 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from ..cache import session_tag
+from ..cache import new_session_id, session_tag
 from ..clock import SYSTEM_CLOCK, Clock
 from ..engine import Engine
-from ..web.session import new_session_id
 
 DAY = 86_400.0
 log = logging.getLogger("embedgate")

@@ -19,7 +19,7 @@ import jwt
 
 from ..clock import SYSTEM_CLOCK
 from ..engine import Engine
-from ..remote import RemoteMinter
+from ..issuers.remote import RemoteMinter
 from ._apps import find_engine
 
 GUEST_SECRET: Final = "fake-superset-guest-token-secret-0123456789"

@@ -12,8 +12,7 @@ from ..clock import SYSTEM_CLOCK
 from ..config import Config
 from ..engine import live_engines
 from ..errors import ConfigurationError, EmbedgateError
-from ..keyring import keyset_from_config
-from ..keys import KeySet, SigningKey
+from ..keys import KeySet, SigningKey, keyset_from_config
 from ..verify import verify
 from ..web.snippet import SNIPPET_ELEMENT_ID
 from ._apps import find_engine

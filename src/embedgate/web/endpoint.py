@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..errors import EmbedgateError
 from ..principal import Principal
 from .gate import WebGate
-from .messages import SessionDecision, WebResponse
+from .values import SessionDecision, WebResponse
 
 
 def answer_token(

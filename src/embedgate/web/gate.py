@@ -1,7 +1,7 @@
 """The web rules, sans I/O: :class:`WebGate`, the facade the ASGI and WSGI shells, the template
 helpers and the framework integrations call. It holds users, routing, sessions, the token
 endpoint's answers and the static routes; pages are :class:`~embedgate.web.page.PageRules`'s.
-The shells translate messages to and from the plain values of :mod:`embedgate.web.messages`.
+The shells translate messages to and from the plain values of :mod:`embedgate.web.values`.
 
 Also re-exports, for existing imports, the values, the token request body rules
 (:mod:`embedgate.web.token_request`) and the page helpers (:mod:`embedgate.web.page`).
@@ -24,7 +24,14 @@ from ..principal import Principal
 from ..token import EmbedToken
 from .headers import Headers
 from .injection import HtmlInjector
-from .messages import (
+from .origin import has_csrf_header, is_same_origin
+from .owners import SessionOwners
+from .page import PageRules, client_timing, headers_after_injection
+from .ratelimit import RateLimiter
+from .session import SessionIds, check_cookie_name, read_session_cookie, session_cookie
+from .snippet import extract_csp_nonce
+from .token_request import MAX_BODY, MAX_RESOURCE, parse_token_body
+from .values import (
     SESSION_TOKEN,
     PagePlan,
     RawHeaders,
@@ -36,13 +43,6 @@ from .messages import (
     json_response,
     with_cookie,
 )
-from .origin import has_csrf_header, is_same_origin
-from .owners import SessionOwners
-from .page import PageRules, client_timing, headers_after_injection
-from .ratelimit import RateLimiter
-from .session import SessionIds, check_cookie_name, read_session_cookie, session_cookie
-from .snippet import extract_csp_nonce
-from .token_request import MAX_BODY, MAX_RESOURCE, parse_token_body
 
 __all__ = [
     "JWKS_PATH",

@@ -22,8 +22,8 @@ from ..token import EmbedToken
 from .cache_policy import private_headers
 from .headers import Headers, parse_content_type
 from .injection import HtmlInjector, content_type_charset, should_inject
-from .messages import PagePlan, RawHeaders
 from .snippet import extract_csp_nonce, json_for_html, new_binding, render_token_snippet
+from .values import PagePlan, RawHeaders
 
 # What decides whether a response takes the snippet (see injection.should_inject).
 _DECISIVE = frozenset(

@@ -18,9 +18,9 @@ import re
 import secrets
 from typing import Final
 
+from ..cache import SESSION_ID_BYTES
 from ..errors import ConfigurationError
 
-SESSION_ID_BYTES = 24  # 192 random bits, above the 128 the OWASP session cheat sheet asks
 _VALID_ID = re.compile(r"[A-Za-z0-9_-]{32,128}")
 _RANDOM_CHARS: Final = 32  # base64url of SESSION_ID_BYTES
 _MAC_BYTES: Final = 16
@@ -71,10 +71,6 @@ class SessionIds:
 # RFC 6265 cookie-name: an RFC 9110 token.
 _COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _PATH_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f;]")
-
-
-def new_session_id() -> str:
-    return secrets.token_urlsafe(SESSION_ID_BYTES)
 
 
 def read_session_cookie(

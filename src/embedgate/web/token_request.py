@@ -1,5 +1,5 @@
 """The token request's body: its size limits and :func:`parse_token_body`, which turns it
-into what the request asks for (a :class:`~embedgate.web.messages.TokenAsk`) or the error
+into what the request asks for (a :class:`~embedgate.web.values.TokenAsk`) or the error
 to answer. Pure: the shells read the body, bounded by ``MAX_BODY``."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 from typing import Any, Final
 
 from .headers import Headers, parse_content_type
-from .messages import SESSION_TOKEN, TokenAsk, WebResponse, error_response, invalid_field
+from .values import SESSION_TOKEN, TokenAsk, WebResponse, error_response, invalid_field
 
 MAX_BODY: Final = 1024  # bytes of a token request body; shells read at most one more
 MAX_RESOURCE: Final = 256  # characters of a resource name

@@ -12,13 +12,13 @@ from django.http import HttpRequest, HttpResponse
 from ... import telemetry
 from ...errors import PrincipalError
 from ...principal import Principal
-from ...templating import PageHelpers, page_injector
 from ...web.cache_policy import private_headers
 from ...web.endpoint import aanswer_token, answer_token
 from ...web.headers import Headers
 from ...web.injection import HtmlInjector
-from ...web.messages import TokenAsk, WebRequest, WebResponse
+from ...web.templating import PageHelpers, page_injector
 from ...web.token_request import MAX_BODY
+from ...web.values import TokenAsk, WebRequest, WebResponse
 from .principal import django_principal
 from .runtime import (
     REQUEST_ATTRIBUTE,

@@ -14,10 +14,10 @@ from django.http import HttpRequest, HttpResponse
 from ...config import PREFIX, Config
 from ...engine import Engine
 from ...errors import ConfigurationError
-from ...templating import PageHelpers
 from ...web.gate import WebGate
 from ...web.headers import Headers
-from ...web.messages import WebRequest, WebResponse
+from ...web.templating import PageHelpers
+from ...web.values import WebRequest, WebResponse
 
 REQUEST_ATTRIBUTE = "embedgate"  # request.embedgate: the request's PageHelpers
 

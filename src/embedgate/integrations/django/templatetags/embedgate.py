@@ -12,7 +12,7 @@ from django import template
 from django.core.exceptions import SynchronousOnlyOperation
 from django.utils.safestring import mark_safe
 
-from ....templating import PageHelpers, on_event_loop
+from ....web.templating import PageHelpers, on_event_loop
 from ..runtime import page_of
 
 log = logging.getLogger("embedgate")

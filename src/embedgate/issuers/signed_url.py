@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .issuer import IssueRequest
-from .token import EmbedToken
+from ..token import EmbedToken
+from .base import IssueRequest
 
 
 @dataclass(frozen=True)

@@ -3,20 +3,20 @@ header) and two pages embedding resources. EMBEDGATE_* settings come from the en
 
 from __future__ import annotations
 
-from tests.resources.profile import register
+from tests.resource_tokens.profile import register
 
 register()  # EMBEDGATE_PROVIDER=reports-test
 
 SECRET_KEY = "django-test-only-not-a-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1"]
-ROOT_URLCONF = "tests.resources.django_project.urls"
+ROOT_URLCONF = "tests.resource_tokens.django_project.urls"
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "embedgate.integrations.django",
 ]
-MIDDLEWARE = ["tests.resources.django_project.middleware.HeaderUserMiddleware"]
+MIDDLEWARE = ["tests.resource_tokens.django_project.middleware.HeaderUserMiddleware"]
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

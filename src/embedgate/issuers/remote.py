@@ -30,9 +30,9 @@ from typing import Any, Final
 
 import anyio
 
-from . import telemetry
-from .errors import ConfigurationError, IssuerError
-from .http_policy import HttpPolicy as HttpPolicy  # noqa: PLC0414 - re-exported
+from .. import telemetry
+from ..errors import ConfigurationError, IssuerError
+from .base import HttpPolicy as HttpPolicy  # noqa: PLC0414 - re-exported
 
 try:
     import httpx
@@ -41,8 +41,8 @@ except ImportError:  # pragma: no cover - depends on the installed extras
         "EMBEDGATE_PROVIDER",
         "this provider mints tokens over HTTP and needs httpx: pip install 'embedgate[http]'",
     ) from None
-from .issuer import IssueRequest
-from .token import EmbedToken
+from ..token import EmbedToken
+from .base import IssueRequest
 
 log = logging.getLogger("embedgate")
 

@@ -1,19 +1,34 @@
-"""The local signing issuer: JWTs signed in-process with a key from a :class:`KeySet`."""
+"""Claim layouts (how a principal becomes the non-registered claims of a token) and the local
+signing issuer: JWTs signed in-process with a key from a :class:`KeySet`."""
 
 from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
 
 import jwt
 
-from .claims import REGISTERED_CLAIMS, ClaimsLayout, generic_claims
-from .errors import ConfigurationError, TokenTooLargeError
-from .issuer import IssueRequest
-from .keys import KeySet
-from .token import EmbedToken
+from ..errors import ConfigurationError, TokenTooLargeError
+from ..keys import KeySet
+from ..token import EmbedToken
+from .base import IssueRequest
+
+REGISTERED_CLAIMS: Final = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
+
+ClaimsLayout = Callable[[IssueRequest], dict[str, Any]]
+
+
+def generic_claims(request: IssueRequest) -> dict[str, Any]:
+    """embedgate's own layout: identity fields at the top, user attributes under
+    ``attributes`` (so an attribute can never collide with a registered claim)."""
+    data = request.principal.to_dict()
+    data.pop("subject")
+    if request.resource is not None:
+        data["resource"] = request.resource
+    return data
+
 
 DEFAULT_SIZE_BUDGET = 4096
 

@@ -16,18 +16,18 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from . import telemetry
-from .engine import Engine
-from .errors import ConfigurationError, EmbedgateError, IssuerError, PrincipalError
-from .principal import Principal
-from .providers.browser import BIND_ATTRIBUTE
-from .providers.html import BIND_OPTION
-from .token import EmbedToken
-from .web.gate import WebGate
-from .web.headers import Headers
-from .web.injection import HtmlInjector
-from .web.messages import SessionDecision, WebRequest
-from .web.snippet import extract_csp_nonce, new_binding
+from .. import telemetry
+from ..engine import Engine
+from ..errors import ConfigurationError, EmbedgateError, IssuerError, PrincipalError
+from ..principal import Principal
+from ..providers.browser import BIND_ATTRIBUTE
+from ..providers.html import BIND_OPTION
+from ..token import EmbedToken
+from .gate import WebGate
+from .headers import Headers
+from .injection import HtmlInjector
+from .snippet import extract_csp_nonce, new_binding
+from .values import SessionDecision, WebRequest
 
 log = logging.getLogger("embedgate")
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
-from ..errors import ConfigurationError
+from .errors import ConfigurationError
 
 # SAML attribute names as Azure AD (Entra ID), ADFS and Okta send them, then the
 # LDAP/eduPerson OIDs (Shibboleth, Okta's urn:oid format), then plain friendly names.

@@ -2,5 +2,5 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.resources.django_project.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.resource_tokens.django_project.settings")
 application = get_asgi_application()

@@ -15,15 +15,15 @@ from flask import Flask, g
 
 from embedgate import ConfigurationError, Engine, Principal, PrincipalError
 from embedgate.integrations.flask import EmbedGate
-from embedgate.templating import PageHelpers
 from embedgate.web.gate import WebGate
 from embedgate.web.headers import Headers
-from embedgate.web.messages import SESSION_TOKEN, TokenAsk, WebRequest, WebResponse
 from embedgate.web.snippet import render_token_snippet
+from embedgate.web.templating import PageHelpers
+from embedgate.web.values import SESSION_TOKEN, TokenAsk, WebRequest, WebResponse
 from tests.conftest import TEST_SECRET
 from tests.middleware.checks import find_snippets
 from tests.middleware.shells import SAME_ORIGIN, SHELLS, Shell
-from tests.resources.conftest import (
+from tests.resource_tokens.conftest import (
     build,
     cache_size,
     generic_settings,

@@ -13,7 +13,7 @@ import pytest
 from embedgate import Engine, IssueRequest, ManualClock, MemoryCache
 from embedgate.redis_cache import RedisCache
 from embedgate.token import EmbedToken
-from tests.resources.conftest import (
+from tests.resource_tokens.conftest import (
     ALICE,
     build,
     looker_settings,

@@ -16,7 +16,7 @@ import pytest
 from embedgate import Engine, ManualClock
 from tests.middleware.drivers import Result
 from tests.middleware.shells import SAME_ORIGIN, SHELLS, Shell
-from tests.resources.conftest import (
+from tests.resource_tokens.conftest import (
     METABASE_SECRET,
     METABASE_SITE,
     build,

@@ -13,10 +13,10 @@ import pytest
 from embedgate.asgi import read_body as asgi_read_body
 from embedgate.web.gate import WebGate
 from embedgate.web.headers import Headers
-from embedgate.web.messages import SESSION_TOKEN, TokenAsk, WebRequest, WebResponse
 from embedgate.web.token_request import MAX_BODY, MAX_RESOURCE, parse_token_body
+from embedgate.web.values import SESSION_TOKEN, TokenAsk, WebRequest, WebResponse
 from embedgate.wsgi import read_body as wsgi_read_body
-from tests.resources.conftest import build, generic_settings
+from tests.resource_tokens.conftest import build, generic_settings
 
 JSON = "application/json"
 

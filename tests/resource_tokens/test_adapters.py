@@ -32,8 +32,8 @@ from embedgate.integrations.flask import EmbedGate
 from embedgate.integrations.starlette import install_templates
 from embedgate.providers import base
 from tests.conftest import TEST_SECRET
-from tests.resources import profile
-from tests.resources.conftest import METABASE_SECRET, METABASE_SITE, metabase_settings
+from tests.resource_tokens import profile
+from tests.resource_tokens.conftest import METABASE_SECRET, METABASE_SITE, metabase_settings
 from tests.support.blocks import without_binding
 from tests.support.net import PYTHON, free_port, run_server
 
@@ -338,7 +338,7 @@ def test_starlette_keeps_the_session_token_apart(
 
 # -- Django, under gunicorn (WSGI) and uvicorn (ASGI) ------------------------------------------
 
-PROJECT = "tests.resources.django_project"
+PROJECT = "tests.resource_tokens.django_project"
 SERVERS = {
     "wsgi": ["-m", "gunicorn", f"{PROJECT}.wsgi:application", "--workers", "1", "-b"],
     "asgi": ["-m", "uvicorn", f"{PROJECT}.asgi:application", "--host", "127.0.0.1", "--port"],

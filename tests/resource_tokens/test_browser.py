@@ -25,8 +25,8 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import TEST_SECRET
-from tests.resources.app import SUPERSET_DASHBOARD, SUPERSET_OTHER
-from tests.resources.conftest import METABASE_SECRET
+from tests.resource_tokens.app import SUPERSET_DASHBOARD, SUPERSET_OTHER
+from tests.resource_tokens.conftest import METABASE_SECRET
 from tests.support.binaries import require_binary
 from tests.support.net import PYTHON, free_port, run_server
 
@@ -61,11 +61,11 @@ BLOCK = (
 
 
 def serve(settings: dict[str, str]) -> Iterator[str]:
-    """tests.resources.app under uvicorn on 127.0.0.1; ``{url}`` in a setting is its URL."""
+    """tests.resource_tokens.app under uvicorn on 127.0.0.1; ``{url}`` in a setting is its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v.replace("{url}", url) for k, v in {**TIMING, **settings}.items()}
-    argv = [PYTHON, "-m", "uvicorn", "--factory", "tests.resources.app:create"]
+    argv = [PYTHON, "-m", "uvicorn", "--factory", "tests.resource_tokens.app:create"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     with run_server(argv, port, env=env):
         yield url
