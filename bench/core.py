@@ -25,7 +25,7 @@ from embedgate import (
     TokenService,
 )
 from embedgate.web.gate import WebGate
-from embedgate.web.messages import SessionDecision
+from embedgate.web.values import SessionDecision
 
 SECTION = "core"
 SECRET = "bench-core-secret-7Qm2vX9kL4pR8tZ1wB6nC3yD5fG0hJ"
