@@ -136,6 +136,25 @@ MIN_DISTINCT_BYTES: Final = 10
 MIN_ESTIMATED_BITS: Final = 96
 MIN_DISTINCT_TRIGRAMS: Final = 0.6
 MAX_SEQUENTIAL: Final = 0.8
+MAX_KEYBOARD_WALK: Final = 0.7
+
+
+def _keyboard_neighbours() -> frozenset[tuple[int, int]]:
+    """Pairs of keys that touch on a staggered QWERTY keyboard, both ways round."""
+    rows = ("1234567890", "qwertyuiop", "asdfghjkl;", "zxcvbnm,./")
+    pairs: set[tuple[int, int]] = set()
+    for r, row in enumerate(rows):
+        for c, key in enumerate(row):
+            for dr, dc in ((0, 1), (1, 0), (1, -1)):
+                rr, cc = r + dr, c + dc
+                if rr < len(rows) and 0 <= cc < len(rows[rr]):
+                    other = rows[rr][cc]
+                    pairs.add((ord(key), ord(other)))
+                    pairs.add((ord(other), ord(key)))
+    return frozenset(pairs)
+
+
+_KEYBOARD: Final = _keyboard_neighbours()
 
 
 def secret_weakness(secret: bytes) -> str | None:
@@ -144,9 +163,24 @@ def secret_weakness(secret: bytes) -> str | None:
     Rules every 32-byte random secret passes (raw bytes, hex, base64): at least 10 distinct
     bytes; no repetition of a shorter unit (``"changeme" * 4``); an order-0 entropy
     estimate of at least 96 bits; at least 60 % distinct 3-byte substrings (repeated
-    words); at most 80 % of neighbours one apart (``"abcdef..."``, ``"123456..."``).
+    words); at most 80 % of neighbours one apart (``"abcdef..."``, ``"123456..."``); at
+    most 70 % of neighbours touching on a keyboard (``"qwerty..."``, ``"1qaz2wsx..."``). The
+    rules apply to the secret with its letters lowered as well (``"ChangeMeCHANGEME..."``).
     """
     secret = secret[:4096]  # longer secrets are judged by their start (bounded work)
+    # Letter case is no disguise: "ChangeMeCHANGEME..." is judged as "changemechangeme...".
+    return _weakness(secret) or _weakness(secret.lower()) or _keyboard_walk(secret.lower())
+
+
+def _keyboard_walk(secret: bytes) -> str | None:
+    n = len(secret)
+    steps = sum(1 for pair in itertools.pairwise(secret) if pair in _KEYBOARD)
+    if n > 1 and steps > MAX_KEYBOARD_WALK * (n - 1):
+        return "a walk along the keyboard"
+    return None
+
+
+def _weakness(secret: bytes) -> str | None:
     n = len(secret)
     if len(set(secret)) < MIN_DISTINCT_BYTES:
         return "too few distinct characters"
