@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from .config import Config, extension_settings
@@ -25,6 +25,9 @@ from .issuers.base import Issuer, IssueRequest
 from .keys import KeySet
 from .principal import Principal
 
+if TYPE_CHECKING:
+    from .redis_cache.codec import ValueCodec
+
 Status = Literal["ok", "fail", "skip"]
 TIMEOUT: Final = 5.0
 DOCTOR_SUBJECT: Final = "embedgate-doctor"
@@ -32,6 +35,7 @@ REDIS_MIN_VERSION: Final = (7, 0)
 MAX_SKEW: Final = 5.0  # seconds; the provider's Date header has a resolution of 1 s
 SAMPLE_KEYS: Final = 200  # Redis keys looked at, at most
 _TOKEN_FIELDS: Final = frozenset({"token", "expires_at", "issued_at", "subject"})
+_SEALED_PREFIX: Final = "e1:"  # redis_cache.codec's sealed values
 
 
 @dataclass(frozen=True)
@@ -311,7 +315,7 @@ class Doctor:
             version = str(client.info("server").get("redis_version", "0"))
             yield _redis_version_check(redact(url), version, rtt)
             yield _redis_write_check(client)
-            yield _redis_keys_check(client)
+            yield _redis_keys_check(client, self._redis_codec())
         except redis_py.RedisError as error:
             yield Check(
                 "redis",
@@ -379,6 +383,15 @@ class Doctor:
                 "deploy the same key settings to every instance",
             )
         return Check("jwks", "ok", f"{redact(url)} publishes exactly the {len(mine)} key(s)")
+
+    def _redis_codec(self) -> ValueCodec | None:
+        """The codec the app's workers use for Redis values (None: settings it refuses)."""
+        from .engine import redis_codec
+
+        try:
+            return redis_codec(self._config())
+        except EmbedgateError:
+            return None
 
     def _config(self) -> Config:
         assert self.config is not None
@@ -456,7 +469,7 @@ def _redis_write_check(client: Any) -> Check:
     return Check("redis.write", "ok", "set with PX, read back, deleted")
 
 
-def _redis_keys_check(client: Any) -> Check:
+def _redis_keys_check(client: Any, codec: ValueCodec | None) -> Check:
     from .redis_cache.keys import PREFIX
 
     token_prefix = f"{PREFIX}token:"
@@ -468,7 +481,7 @@ def _redis_keys_check(client: Any) -> Check:
             break
         kind = client.type(name)
         if name.startswith(token_prefix):
-            problem = _token_entry_problem(client, name, kind)
+            problem = _token_entry_problem(client, name, kind, codec)
         elif name == f"{PREFIX}invalidate":
             problem = None
         else:
@@ -488,7 +501,7 @@ def _redis_keys_check(client: Any) -> Check:
     return Check("redis.keys", "ok", f"{min(looked, SAMPLE_KEYS)} embedgate key(s) as expected")
 
 
-def _token_entry_problem(client: Any, name: str, kind: str) -> str | None:
+def _token_entry_problem(client: Any, name: str, kind: str, codec: ValueCodec | None) -> str | None:
     if kind == "none":  # expired meanwhile
         return None
     if kind != "string":
@@ -496,14 +509,27 @@ def _token_entry_problem(client: Any, name: str, kind: str) -> str | None:
     if client.pttl(name) <= 0:
         return "a token key without expiry"
     raw = client.get(name)
-    if isinstance(raw, str) and raw.startswith("e1:"):
-        return None  # sealed (EMBEDGATE_REDIS_ENCRYPT): opaque by design
+    if raw is None:  # expired meanwhile
+        return None
+    if str(raw).startswith(_SEALED_PREFIX):
+        if codec is None or not codec.encrypts:
+            return (
+                "an encrypted token entry, and encryption is off here "
+                "(EMBEDGATE_REDIS_ENCRYPT differs from the app's?)"
+            )
+        try:
+            codec.decode(name, raw)
+        except (ValueError, KeyError, TypeError):
+            return "an encrypted token entry these keys cannot open (another secret?)"
+        return None
     try:
-        data = json.loads(raw) if raw is not None else {}
+        data = json.loads(raw)
     except ValueError:
         return "a token key that is not JSON"
-    if raw is not None and not (isinstance(data, dict) and set(data) >= _TOKEN_FIELDS):
+    if not (isinstance(data, dict) and set(data) >= _TOKEN_FIELDS):
         return "a token key without the token fields"
+    if codec is not None and codec.encrypts:
+        return "a plain token entry, and encryption is on (the app refuses it)"
     return None
 
 

@@ -189,6 +189,16 @@ def test_redis_reachable_and_keys_as_expected(redis_url: str) -> None:
     assert healthy(checks)
 
 
+def test_redis_entries_sealed_under_another_secret(redis_url: str) -> None:
+    other = "q7Vt2mXc9RpL4sZk8YwN3bHf6JdG1aEu5TiOoP0rQe"  # a strong secret, not the tests'
+    engine = Engine.from_settings(environ={}, secret=other, redis_url=redis_url)
+    engine.service.get_token(Principal(subject="alice"), "session-1")
+    checks = run({**GENERIC, "EMBEDGATE_REDIS_URL": redis_url})
+    assert checks["redis.keys"].status == "fail"
+    assert "cannot open" in checks["redis.keys"].detail
+    assert "alice" not in checks["redis.keys"].detail
+
+
 def test_redis_keys_that_are_not_embedgates(redis_url: str) -> None:
     with redis.Redis.from_url(redis_url) as client:
         client.set("embedgate:v1:token:forever", "not json")  # no expiry, not a token
