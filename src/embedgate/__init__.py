@@ -1,12 +1,22 @@
 """embedgate: short-lived, signed embed tokens for embedded analytics, as drop-in
-ASGI/WSGI middleware."""
+ASGI/WSGI middleware.
+
+The names here are the ones users type. The entry points load on first use, so an
+optional framework (Flask) is only imported by the application that asks for it::
+
+    from embedgate import EmbedgateMiddleware       # ASGI: Starlette, FastAPI, Django ASGI
+    from embedgate import EmbedgateWSGIMiddleware   # WSGI: Werkzeug, Flask, Django WSGI
+    from embedgate import EmbedGate                 # Flask extension (embedgate[flask])
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .cache import CacheBackend, MemoryCache
-from .clock import Clock, ManualClock, SystemClock
+from .clock import Clock, ManualClock
 from .config import Config
-from .engine import Engine
 from .errors import (
     CacheError,
     ConfigurationError,
@@ -18,17 +28,57 @@ from .errors import (
     TokenTooLargeError,
     VerificationError,
 )
-from .issuers.base import Issuer, IssueRequest
-from .issuers.signer import LocalSigner, generic_claims
 from .keys import KeySet, SigningKey
 from .mapping import ClaimMapping, principal_from_user
 from .principal import AttributePolicy, Principal
 from .secret import Secret
-from .service import TokenService, TokenTiming
 from .token import EmbedToken
 from .verify import verify
 
+if TYPE_CHECKING:
+    from .asgi import EmbedgateMiddleware as EmbedgateMiddleware
+    from .clock import SystemClock as SystemClock
+    from .engine import Engine as Engine
+    from .integrations.flask import EmbedGate as EmbedGate
+    from .issuers.base import Issuer as Issuer
+    from .issuers.base import IssueRequest as IssueRequest
+    from .issuers.signer import LocalSigner as LocalSigner
+    from .issuers.signer import generic_claims as generic_claims
+    from .service import TokenService as TokenService
+    from .service import TokenTiming as TokenTiming
+    from .wsgi import EmbedgateWSGIMiddleware as EmbedgateWSGIMiddleware
+
 __version__ = "0.1.0"
+
+# Loaded on first access: the entry points (so optional frameworks stay optional), and
+# building blocks for custom issuers and tests, importable here but not part of __all__.
+_LAZY = {
+    "EmbedgateMiddleware": "embedgate.asgi",
+    "EmbedgateWSGIMiddleware": "embedgate.wsgi",
+    "EmbedGate": "embedgate.integrations.flask",
+    "Engine": "embedgate.engine",
+    "Issuer": "embedgate.issuers.base",
+    "IssueRequest": "embedgate.issuers.base",
+    "LocalSigner": "embedgate.issuers.signer",
+    "generic_claims": "embedgate.issuers.signer",
+    "SystemClock": "embedgate.clock",
+    "TokenService": "embedgate.service",
+    "TokenTiming": "embedgate.service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'embedgate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AttributePolicy",
@@ -38,15 +88,14 @@ __all__ = [
     "Clock",
     "Config",
     "ConfigurationError",
+    "EmbedGate",
     "EmbedToken",
     "EmbedgateError",
-    "Engine",
-    "IssueRequest",
-    "Issuer",
+    "EmbedgateMiddleware",
+    "EmbedgateWSGIMiddleware",
     "IssuerError",
     "KeyConfigurationError",
     "KeySet",
-    "LocalSigner",
     "ManualClock",
     "MemoryCache",
     "Principal",
@@ -54,13 +103,9 @@ __all__ = [
     "ProductionRefusedError",
     "Secret",
     "SigningKey",
-    "SystemClock",
-    "TokenService",
-    "TokenTiming",
     "TokenTooLargeError",
     "VerificationError",
     "__version__",
-    "generic_claims",
     "principal_from_user",
     "verify",
 ]
