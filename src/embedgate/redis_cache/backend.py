@@ -35,6 +35,7 @@ from .codec import ValueCodec
 from .index import _deleted, _indexes, _members, _queue_deletes
 from .keys import CHANNEL, redis_key
 from .lock import _EXTEND_LOCK, _RELEASE_LOCK, _Attempt, _delays, _Lock, _Renewal
+from .replay import InvalidationJournal
 from .topology import Topology
 
 log = logging.getLogger("embedgate")
@@ -96,6 +97,8 @@ class RedisCache:
         self._arelease = (
             async_client.register_script(_RELEASE_LOCK) if async_client is not None else None
         )
+        # Invalidations of the last minute, replayed after a failure (needs the sync face).
+        self.journal = InvalidationJournal(self._replay_one)
 
     @classmethod
     def from_url(
@@ -134,6 +137,7 @@ class RedisCache:
                 result = fn(*args, **kwargs)
         except _FAILURES as error:
             self.breaker.failure(error)
+            self.journal.trouble()
             return _DOWN
         self.breaker.success()
         return result
@@ -148,6 +152,7 @@ class RedisCache:
                 result = await fn(*args, **kwargs)
         except _FAILURES as error:
             self.breaker.failure(error)
+            self.journal.trouble()
             return _DOWN
         self.breaker.success()
         return result
@@ -218,24 +223,40 @@ class RedisCache:
             self._call(pipe.execute)
 
     def invalidate(self, *, session_tag: str | None = None, subject: str | None = None) -> int:
-        """Delete the shared entries of a session and/or subject and tell every process."""
+        """Delete the shared entries of a session and/or subject and tell every process.
+        Replayed from the journal should any step fail (see :mod:`.replay`)."""
         if session_tag is None and subject is None:
             return 0
+        self.journal.record(session_tag, subject)
+        deleted, done = self._invalidate(session_tag, subject, force=False)
+        if not done:
+            self.journal.trouble()
+        return deleted
+
+    def _replay_one(self, session_tag: str | None, subject: str | None) -> bool:
+        return self._invalidate(session_tag, subject, force=True)[1]
+
+    def _invalidate(
+        self, session_tag: str | None, subject: str | None, *, force: bool
+    ) -> tuple[int, bool]:
+        """(entries deleted, whether every step reached Redis)."""
         client = self._sync()
         indexes = _indexes(session_tag, self._subject_tag(subject))
         pipe = client.pipeline(transaction=False)
         for index in indexes:
             pipe.zrange(index, 0, -1)
-        found = self._call(pipe.execute)
+        found = self._call(pipe.execute, _force=force)
         if found is _DOWN:
-            return 0
+            return 0, False
         members = _members(found)
         pipe = client.pipeline(transaction=False)
         _queue_deletes(pipe, indexes, members)
-        deleted = _deleted(self._call(pipe.execute), members)
+        done = self._call(pipe.execute, _force=force)
         # Not in the pipeline: a cluster pipeline refuses PUBLISH (any node relays it).
-        self._call(client.publish, CHANNEL, self._message(session_tag, subject))
-        return deleted
+        sent = self._call(
+            client.publish, CHANNEL, self._message(session_tag, subject), _force=force
+        )
+        return _deleted(done, members), done is not _DOWN and sent is not _DOWN
 
     def exclusive(self, key: str) -> AbstractContextManager[bool | None]:
         return self._exclusive(key)
@@ -302,6 +323,7 @@ class RedisCache:
 
     def close(self) -> None:
         """Close the clients this cache created (not the ones passed in)."""
+        self.journal.close()
         if self._owns_clients and self.client is not None:
             self.client.close()
 
@@ -335,19 +357,24 @@ class RedisCache:
             )
         if session_tag is None and subject is None:
             return 0
+        if self.client is not None:
+            self.journal.record(session_tag, subject)
         indexes = _indexes(session_tag, self._subject_tag(subject))
         pipe = client.pipeline(transaction=False)
         for index in indexes:
             pipe.zrange(index, 0, -1)
         found = await self._acall(pipe.execute)
         if found is _DOWN:
+            self.journal.trouble()
             return 0
         members = _members(found)
         pipe = client.pipeline(transaction=False)
         _queue_deletes(pipe, indexes, members)
-        deleted = _deleted(await self._acall(pipe.execute), members)
-        await self._acall(client.publish, CHANNEL, self._message(session_tag, subject))
-        return deleted
+        done = await self._acall(pipe.execute)
+        sent = await self._acall(client.publish, CHANNEL, self._message(session_tag, subject))
+        if done is _DOWN or sent is _DOWN:
+            self.journal.trouble()
+        return _deleted(done, members)
 
     def aexclusive(self, key: str) -> AbstractAsyncContextManager[bool | None]:
         if self._async() is None:

@@ -82,6 +82,8 @@ class TieredCache:
         the sessions' tokens: dropping them would make every worker mint for every session
         at once; they are kept, still bounded by ``local_ttl``."""
         self.shared.breaker.success()
+        # This process's recent invalidations may not have reached the server it now hears.
+        self.shared.journal.trouble()
         run_id = self._run_id()
         restarted = run_id is not None and self._server_id not in (None, run_id)
         if run_id is not None:
