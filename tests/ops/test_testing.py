@@ -143,10 +143,15 @@ def test_django_test_client() -> None:
 
 
 def test_the_manual_clock_expires_and_refreshes(embedgate_clock: ManualClock) -> None:
-    client = TestClient(app(Engine.from_settings(environ={}, secret=TEST_SECRET, ttl=300)))
+    eng = Engine.from_settings(environ={}, secret=TEST_SECRET, ttl=300)
+    client = TestClient(app(eng))
     first = client.post("/_embedgate/token", headers=TOKEN_HEADERS).json()
     assert_embed_token(first["token"], sub="alice", keys=TEST_SECRET)
     embedgate_clock.advance(first["refresh_in"] + 1)
+    # Due: the still-valid token at once; the refresh runs beside the request.
+    due = client.post("/_embedgate/token", headers=TOKEN_HEADERS).json()
+    assert due["token"] == first["token"]
+    assert eng.service.wait_idle()
     second = client.post("/_embedgate/token", headers=TOKEN_HEADERS).json()
     assert second["token"] != first["token"]
     assert second["server_time"] == int(embedgate_clock.now())
