@@ -56,8 +56,6 @@ NUMERIC_BOUNDS: Final[dict[str, tuple[float, float]]] = {
     "redis_breaker_cooldown": (0.1, 600),
     "redis_lock_ttl": (0.1, 300),
     "redis_lock_wait": (0, 60),
-    "provider_rate": (0.001, 1_000_000),
-    "provider_burst": (1, 1_000_000),
 }
 
 
@@ -86,12 +84,6 @@ def _int(name: str, value: Any) -> int:
         except ValueError:
             pass
     raise ConfigurationError(name, f"expected a whole number, got {value!r}")
-
-
-def _opt_int(name: str, value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    return _int(name, value)
 
 
 def _opt_float(name: str, value: Any) -> float | None:
@@ -297,15 +289,6 @@ class Config:
     api_key: Secret | None = setting(
         None, _secret, "provider API key (remote minting, api_key mode)", secret=True
     )
-    provider_rate: float | None = setting(
-        None,
-        _opt_float,
-        "cluster-wide provider mints per second (token bucket in EMBEDGATE_REDIS_URL's "
-        "Redis; default: no limit)",
-    )
-    provider_burst: int | None = setting(
-        None, _opt_int, "mints the bucket holds when full (default: the rate, at least 1)"
-    )
     sandbox_subject: str = setting(
         "sandbox-developer", _str, "subject used in api_key mode when no user is logged in"
     )
@@ -437,8 +420,6 @@ class Config:
             raise ConfigurationError(
                 "EMBEDGATE_REDIS_CLUSTER", "needs EMBEDGATE_REDIS_URL (a seed node)"
             )
-        if self.provider_burst is not None and self.provider_rate is None:
-            raise ConfigurationError("EMBEDGATE_PROVIDER_BURST", "needs EMBEDGATE_PROVIDER_RATE")
         if self.private_key is not None and self.private_key_file is not None:
             raise ConfigurationError(
                 "EMBEDGATE_PRIVATE_KEY",

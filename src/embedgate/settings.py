@@ -68,8 +68,6 @@ class Settings(TypedDict, total=False):
     redis_breaker_cooldown: float | str
     redis_lock_ttl: float | str
     redis_lock_wait: float | str
-    provider_rate: float | str | None
-    provider_burst: int | str | None
     prefix: str
     cookie_name: str
     cookie_secure: bool | str | None

@@ -215,8 +215,6 @@ def test_topology_urls() -> None:
         {"EMBEDGATE_REDIS_URL": "redis://:hunter2@h", "EMBEDGATE_REDIS_BREAKER_THRESHOLD": "0"},
         {"EMBEDGATE_REDIS_URL": "redis://:hunter2@h", "EMBEDGATE_REDIS_BREAKER_COOLDOWN": "nan"},
         {"EMBEDGATE_REDIS_URL": "redis://:hunter2@h", "EMBEDGATE_REDIS_LOCAL_TTL": "-1"},
-        {"EMBEDGATE_PROVIDER_BURST": "5"},  # no rate
-        {"EMBEDGATE_PROVIDER_RATE": "0"},
     ],
 )
 def test_bad_redis_settings_are_refused_without_quoting_secrets(environ: dict[str, str]) -> None:
