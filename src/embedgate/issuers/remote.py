@@ -46,6 +46,9 @@ from .base import IssueRequest
 
 log = logging.getLogger("embedgate")
 
+# A provider's answer: status, headers, body (None when over the size cap).
+_Answer = tuple[int, httpx.Headers, bytes | None]
+
 UNAVAILABLE: Final = "provider_unavailable"
 TIMEOUT: Final = "provider_timeout"
 REJECTED: Final = "provider_rejected"
@@ -264,68 +267,72 @@ class RemoteMinter(ABC):
         client = self._sync_client()
         url = self._url(call)
         for attempt in range(self.policy.retries + 1):
+            result: _Answer | httpx.TransportError
             try:
                 with client.stream(call.method, url, **self._request_args(call)) as response:
-                    body = _read_capped(response)
-            except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                error = self._transport_error(call, TIMEOUT, exc)
-                reached = False
-            except httpx.TimeoutException as exc:
-                error = self._transport_error(call, TIMEOUT, exc)
-                reached = True
-            except httpx.ConnectError as exc:
-                error = self._transport_error(call, UNAVAILABLE, exc)
-                reached = False
+                    result = (response.status_code, response.headers, _read_capped(response))
             except httpx.TransportError as exc:
-                error = self._transport_error(call, UNAVAILABLE, exc)
-                reached = True
-            else:
-                outcome = self._judge(call, response.status_code, response.headers, body)
-                if isinstance(outcome, HttpReply):
-                    telemetry.upstream_call(self._name)
-                    return outcome
-                error, reached = outcome, True
-            telemetry.upstream_call(self._name, error.code)
-            retry = retry_answered or not reached
-            delay = self._retry_delay(call, error, attempt) if retry else None
-            if delay is None:
-                raise error
-            time.sleep(delay)
+                result = exc
+            step = self._settle(call, result, attempt, retry_answered)
+            if isinstance(step, HttpReply):
+                return step
+            time.sleep(step)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _asend(self, call: HttpCall, retry_answered: bool = True) -> HttpReply:
         client = self._loop_client()
         url = self._url(call)
         for attempt in range(self.policy.retries + 1):
+            result: _Answer | httpx.TransportError
             try:
                 stream = client.stream(call.method, url, **self._request_args(call))
                 async with stream as response:
                     body = await _aread_capped(response)
-            except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                error = self._transport_error(call, TIMEOUT, exc)
-                reached = False
-            except httpx.TimeoutException as exc:
-                error = self._transport_error(call, TIMEOUT, exc)
-                reached = True
-            except httpx.ConnectError as exc:
-                error = self._transport_error(call, UNAVAILABLE, exc)
-                reached = False
+                    result = (response.status_code, response.headers, body)
             except httpx.TransportError as exc:
-                error = self._transport_error(call, UNAVAILABLE, exc)
-                reached = True
-            else:
-                outcome = self._judge(call, response.status_code, response.headers, body)
-                if isinstance(outcome, HttpReply):
-                    telemetry.upstream_call(self._name)
-                    return outcome
-                error, reached = outcome, True
-            telemetry.upstream_call(self._name, error.code)
-            retry = retry_answered or not reached
-            delay = self._retry_delay(call, error, attempt) if retry else None
-            if delay is None:
-                raise error
-            await anyio.sleep(delay)
+                result = exc
+            step = self._settle(call, result, attempt, retry_answered)
+            if isinstance(step, HttpReply):
+                return step
+            await anyio.sleep(step)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _settle(
+        self,
+        call: HttpCall,
+        result: _Answer | httpx.TransportError,
+        attempt: int,
+        retry_answered: bool,
+    ) -> HttpReply | float:
+        """One attempt's outcome, for both faces of the retry loop: the reply, or the delay
+        before the next attempt; raises the attempt's error when there is none."""
+        if isinstance(result, httpx.TransportError):
+            error, reached = self._transport_outcome(call, result)
+        else:
+            outcome = self._judge(call, *result)
+            if isinstance(outcome, HttpReply):
+                telemetry.upstream_call(self._name)
+                return outcome
+            error, reached = outcome, True
+        telemetry.upstream_call(self._name, error.code)
+        retry = retry_answered or not reached
+        delay = self._retry_delay(call, error, attempt) if retry else None
+        if delay is None:
+            raise error
+        return delay
+
+    def _transport_outcome(
+        self, call: HttpCall, exc: httpx.TransportError
+    ) -> tuple[IssuerError, bool]:
+        """The error for a failed transport, and whether the request may have reached the
+        provider (a connect failure did not; a read timeout may have)."""
+        if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+            return self._transport_error(call, TIMEOUT, exc), False
+        if isinstance(exc, httpx.TimeoutException):
+            return self._transport_error(call, TIMEOUT, exc), True
+        if isinstance(exc, httpx.ConnectError):
+            return self._transport_error(call, UNAVAILABLE, exc), False
+        return self._transport_error(call, UNAVAILABLE, exc), True
 
     def _retry_delay(self, call: HttpCall, error: IssuerError, attempt: int) -> float | None:
         if error.code not in RETRYABLE or attempt >= self.policy.retries:
