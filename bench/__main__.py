@@ -24,6 +24,7 @@ SECTIONS: list[str] = [
     "bench.providers",
     "bench.outage",
     "bench.redis",
+    "bench.scale",
     "bench.telemetry",
     "bench.workers",
 ]
