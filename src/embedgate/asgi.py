@@ -16,7 +16,7 @@ from .engine import Engine
 from .errors import ConfigurationError, EmbedgateError, PrincipalError
 from .settings import Settings, Unpack
 from .web.cache_policy import private_headers
-from .web.endpoint import aanswer_token
+from .web.endpoint import aanswer_token_request
 from .web.headers import Headers
 from .web.page import headers_after_injection, injected_length
 from .web.shell import MiddlewareBase
@@ -284,22 +284,10 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
             return self.gate.script_response(request)
         if route == "jwks":
             return self.gate.jwks_response(request)
-        early = self.gate.check_token_request(request)
-        if early is not None:
-            return early
-        # Who asks comes before what is asked: an anonymous caller gets 401 whatever it sent.
-        try:
-            principal = self.gate.principal_for(await self.user(scope))
-        except EmbedgateError as error:  # a user the mapping cannot read
-            return self.gate.failure(error, None)
-        if principal is None:
-            await self.check_user(scope, None)
-            return self.gate.unauthenticated()
-        post = request.method.upper() == "POST"
-        ask = self.gate.token_ask(request, await read_body(receive) if post else b"")
-        if isinstance(ask, WebResponse):
-            return ask
-        return await aanswer_token(self.gate, principal, await self.session(scope), ask.resource)
+        body = await read_body(receive) if request.method.upper() == "POST" else b""
+        return await aanswer_token_request(
+            self.gate, request, body, await self.user(scope), lambda: self.session(scope)
+        )
 
     async def logged_in(self, scope: Scope) -> bool:
         """Whether this request has a user tokens are minted for (errors count as yes)."""

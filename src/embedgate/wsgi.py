@@ -17,7 +17,7 @@ from typing import Any
 from . import telemetry
 from .errors import EmbedgateError
 from .web.cache_policy import private_headers
-from .web.endpoint import answer_token
+from .web.endpoint import answer_token_request
 from .web.headers import Headers
 from .web.page import headers_after_injection, injected_length
 from .web.shell import MiddlewareBase
@@ -161,22 +161,10 @@ class EmbedgateWSGIMiddleware(MiddlewareBase[WSGIApp]):
             return self.gate.script_response(request)
         if route == "jwks":
             return self.gate.jwks_response(request)
-        early = self.gate.check_token_request(request)
-        if early is not None:
-            return early
-        # Who asks comes before what is asked: an anonymous caller gets 401 whatever it sent.
-        try:
-            principal = self.gate.principal_for(self.user(environ))
-        except EmbedgateError as error:  # a user the mapping cannot read
-            return self.gate.failure(error, None)
-        if principal is None:
-            self.check_user(environ, None)
-            return self.gate.unauthenticated()
-        post = request.method.upper() == "POST"
-        ask = self.gate.token_ask(request, read_body(environ) if post else b"")
-        if isinstance(ask, WebResponse):
-            return ask
-        return answer_token(self.gate, principal, self.session(environ), ask.resource)
+        body = read_body(environ) if request.method.upper() == "POST" else b""
+        return answer_token_request(
+            self.gate, request, body, self.user(environ), lambda: self.session(environ)
+        )
 
     def logged_in(self, environ: Environ) -> bool:
         """Whether this request has a user tokens are minted for (errors count as yes)."""

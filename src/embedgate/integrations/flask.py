@@ -29,7 +29,7 @@ from ..errors import ConfigurationError, PrincipalError
 from ..settings import Settings, Unpack
 from ..token import EmbedToken
 from ..web.cache_policy import private_headers
-from ..web.endpoint import answer_token
+from ..web.endpoint import answer_token_request
 from ..web.gate import WebGate
 from ..web.headers import Headers
 from ..web.injection import HtmlInjector
@@ -253,23 +253,10 @@ class EmbedGate:
         state = _state()
         gate = state.gate
         web = web_request(request.environ)
-        early = gate.check_token_request(web)
-        if early is not None:
-            return _to_flask(early)
-        # Who asks comes before what is asked: an anonymous caller gets 401 whatever it sent.
-        try:
-            principal = state.engine.principal_for(self.current_user())
-        except PrincipalError as error:  # a user object the mapping cannot read
-            return _to_flask(gate.failure(error, gate.session(web)))
-        if principal is None:
-            self._check_user(state, None)
-            return _to_flask(gate.unauthenticated())
         # Werkzeug's stream stops at Content-Length (and is empty without one): bounded.
         body = request.stream.read(MAX_BODY + 1) if request.method == "POST" else b""
-        ask = gate.token_ask(web, body)
-        if isinstance(ask, WebResponse):
-            return _to_flask(ask)
-        return _to_flask(answer_token(gate, principal, gate.session(web), ask.resource))
+        user = self.current_user()
+        return _to_flask(answer_token_request(gate, web, body, user, lambda: gate.session(web)))
 
     def _script_view(self) -> Response:
         return _to_flask(_state().gate.script_response(web_request(request.environ)))

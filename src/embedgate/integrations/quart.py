@@ -33,14 +33,14 @@ from ..engine import Engine
 from ..errors import ConfigurationError, EmbedgateError, PrincipalError
 from ..settings import Settings, Unpack
 from ..web.cache_policy import private_headers
-from ..web.endpoint import aanswer_token
+from ..web.endpoint import aanswer_token_request
 from ..web.gate import WebGate
 from ..web.headers import Headers
 from ..web.page import injected_length
 from ..web.snippet import request_binding
 from ..web.templating import PageHelpers
 from ..web.token_request import MAX_BODY
-from ..web.values import WebResponse
+from ..web.values import SessionDecision, WebResponse
 from ._jinja import trusted_markup
 
 __all__ = ["EXTENSION_KEY", "EmbedGate", "EmbedGateState"]
@@ -291,22 +291,13 @@ class EmbedGate:
         state = _state()
         gate = state.gate
         web = web_request(_scope())
-        early = gate.check_token_request(web)
-        if early is not None:
-            return _to_quart(early)
-        # Who asks comes before what is asked: an anonymous caller gets 401 whatever it sent.
-        try:
-            principal = gate.principal_for(await self.current_user())
-        except PrincipalError as error:
-            return _to_quart(gate.failure(error, gate.session(web)))
-        if principal is None:
-            await self._check_user(state, None)
-            return _to_quart(gate.unauthenticated())
         body = await _read_body() if request.method == "POST" else b""
-        ask = gate.token_ask(web, body)
-        if isinstance(ask, WebResponse):
-            return _to_quart(ask)
-        return _to_quart(await aanswer_token(gate, principal, gate.session(web), ask.resource))
+
+        async def session() -> SessionDecision:
+            return gate.session(web)
+
+        user = await self.current_user()
+        return _to_quart(await aanswer_token_request(gate, web, body, user, session))
 
     async def _script_view(self) -> Response:
         return _to_quart(_state().gate.script_response(web_request(_scope())))

@@ -13,12 +13,12 @@ from ... import telemetry
 from ...errors import PrincipalError
 from ...principal import Principal
 from ...web.cache_policy import private_headers
-from ...web.endpoint import aanswer_token, answer_token
+from ...web.endpoint import aanswer_token_request, answer_token_request
 from ...web.headers import Headers
 from ...web.injection import HtmlInjector
 from ...web.templating import PageHelpers, page_injector
 from ...web.token_request import MAX_BODY
-from ...web.values import TokenAsk, WebRequest, WebResponse
+from ...web.values import SessionDecision, WebRequest, WebResponse
 from .principal import django_principal
 from .runtime import (
     REQUEST_ATTRIBUTE,
@@ -197,18 +197,12 @@ class EmbedgateMiddleware:
     # -- embedgate's routes ----------------------------------------------------------------
 
     def _early(self, route: str, web: WebRequest, state: DjangoState) -> WebResponse | None:
-        """The answer that needs no user: the script, the JWKS, a refused token request."""
+        """The answer that needs no user: the script, the JWKS."""
         if route == "script":
             return state.gate.script_response(web)
         if route == "jwks":
             return state.gate.jwks_response(web)
-        return state.gate.check_token_request(web)
-
-    def _ask(
-        self, web: WebRequest, request: HttpRequest, state: DjangoState
-    ) -> TokenAsk | WebResponse:
-        """What the token request asks for (its body read bounded)."""
-        return state.gate.token_ask(web, _read_body(request) if request.method == "POST" else b"")
+        return None
 
     def _serve(
         self, route: str, web: WebRequest, request: HttpRequest, state: DjangoState
@@ -216,18 +210,8 @@ class EmbedgateMiddleware:
         early = self._early(route, web, state)
         if early is not None:
             return early
-        # Who asks comes before what is asked: an anonymous caller gets 401 whatever it sent.
-        try:
-            principal = state.engine.principal_for(self.principal(request))
-        except PrincipalError as error:  # a user the mapping cannot read
-            return state.gate.failure(error, state.gate.session(web))
-        if principal is None:
-            self._check_user(request, web, state, None)
-            return state.gate.unauthenticated()
-        ask = self._ask(web, request, state)
-        if isinstance(ask, WebResponse):
-            return ask
-        return answer_token(state.gate, principal, state.gate.session(web), ask.resource)
+        gate, user = state.gate, self.principal(request)
+        return answer_token_request(gate, web, _body(request), user, lambda: gate.session(web))
 
     async def _aserve(
         self, route: str, web: WebRequest, request: HttpRequest, state: DjangoState
@@ -235,18 +219,13 @@ class EmbedgateMiddleware:
         early = self._early(route, web, state)
         if early is not None:
             return early
-        try:
-            user = await sync_to_async(self.principal)(request)
-            principal = state.engine.principal_for(user)
-        except PrincipalError as error:  # a user the mapping cannot read
-            return state.gate.failure(error, state.gate.session(web))
-        if principal is None:
-            self._check_user(request, web, state, None)  # no database: the user is known
-            return state.gate.unauthenticated()
-        ask = self._ask(web, request, state)  # Django's ASGI handler has spooled the body
-        if isinstance(ask, WebResponse):
-            return ask
-        return await aanswer_token(state.gate, principal, state.gate.session(web), ask.resource)
+        gate, user = state.gate, await sync_to_async(self.principal)(request)
+
+        async def session() -> SessionDecision:
+            return gate.session(web)
+
+        # Django's ASGI handler has spooled the body.
+        return await aanswer_token_request(gate, web, _body(request), user, session)
 
 
 def _session_id(web: WebRequest, state: DjangoState) -> str | None:
@@ -274,3 +253,8 @@ def _read_body(request: HttpRequest) -> bytes:
         return bytes(request._body[: MAX_BODY + 1])
     data: bytes = request.read(MAX_BODY + 1)
     return data
+
+
+def _body(request: HttpRequest) -> bytes:
+    """A token request's body, read bounded (empty unless POST)."""
+    return _read_body(request) if request.method == "POST" else b""
