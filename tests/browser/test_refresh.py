@@ -2,8 +2,9 @@
 
 Tokens live 12 s, so the refresher must fetch a new one within seconds: the page receives
 the injected token, the marked element's attribute follows each new token, the new token
-arrives before the old one expires, and a second tab of the same browser session does not
-call the endpoint again (counted server-side)."""
+arrives before the old one expires (the due call gets the still-valid token while the
+server refreshes beside it, the next call the new one), and a second tab of the same
+browser session does not call the endpoint again (counted server-side)."""
 
 from __future__ import annotations
 
@@ -89,10 +90,10 @@ def test_the_refresher_replaces_the_token_before_it_expires(browser: Browser, se
     assert new["exp"] > old["exp"]
     assert new["sub"] == "alice"
     made = calls(server)[before:]
-    # One call, and it got a new token: the page told the script when the server would
-    # have one (refresh_in rounds up), so it did not come back early for the same one.
-    assert [c.get("jti") for c in made] == [new["jti"]]
-    assert made[0]["at"] < old["exp"]  # fetched while the old token was still valid
+    # Two calls, no more: at the refresh time the server answers the still-valid token at
+    # once and refreshes beside the request; the script comes back once for the new one.
+    assert [c.get("jti") for c in made] == [old["jti"], new["jti"]]
+    assert made[1]["at"] < old["exp"]  # fetched while the old token was still valid
     assert page.evaluate("() => window.embedgate.current().token") == second
     assert page.evaluate("() => window.seen") == [first, second]
     page.close()
@@ -107,14 +108,17 @@ def test_a_second_tab_reuses_the_first_tabs_refresh(browser: Browser, server: st
         assert open_dashboard(second_tab, server) == start  # same session, same cached token
         before = len(calls(server))
         started = time.time()
+        old = claims(start)
 
         refreshed = next_token(first_tab, start)
         assert next_token(second_tab, start) == refreshed
         # Let both tabs' timers run out: only one tab may have asked the server.
         first_tab.wait_for_timeout(3000)
         made = calls(server)[before:]
-        assert [c.get("jti") for c in made] == [claims(refreshed)["jti"]]
-        assert made[0]["at"] < claims(start)["exp"]
+        # The due call got the still-valid token (refreshed beside it), the next the new
+        # one: one tab's calls, the other tab took the token from it.
+        assert [c.get("jti") for c in made] == [old["jti"], claims(refreshed)["jti"]]
+        assert made[1]["at"] < old["exp"]
         assert time.time() - started < 20
     finally:
         context.close()
