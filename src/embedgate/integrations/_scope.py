@@ -115,16 +115,9 @@ async def logout_scope(scope: Scope, cookie_header: str | None) -> int:
     """Purge the session's tokens of the request ``scope`` describes."""
     middleware = middleware_for(scope)
     scope.pop(PAGE_KEY, None)
-    session_ids: set[str | None] = set()
-    if middleware.session_resolver is not None:
-        session_ids.add(await _maybe(middleware.session_resolver(scope)))
-    else:
-        session_ids.add(middleware.gate.read_session_id(cookie_header))
     known = scope.get(SESSION_KEY)
-    if isinstance(known, SessionDecision):
-        session_ids.add(known.session_id)
-    purged = 0
-    for session_id in session_ids:
-        if session_id:
-            purged += await middleware.engine.alogout(session_id)
-    return purged
+    decided = known.session_id if isinstance(known, SessionDecision) else None
+    if middleware.session_resolver is not None:
+        app_session = await _maybe(middleware.session_resolver(scope))
+        return await middleware.gate.alogout(None, app_session, decided)
+    return await middleware.gate.alogout(cookie_header, decided)

@@ -242,10 +242,10 @@ class EmbedGate:
         (whose ``user_logged_out`` signal does it) is not used. Returns how many went."""
         state = _state()
         page = g.pop(_PAGE, None)
-        session_ids = {state.gate.read_session_id(request.headers.get("Cookie"))}
-        if isinstance(page, PageHelpers) and page.decision is not None:
-            session_ids.add(page.decision.session_id)
-        return sum(state.engine.logout(sid) for sid in session_ids if sid)
+        decided = page.decision if isinstance(page, PageHelpers) else None
+        return state.gate.logout(
+            request.headers.get("Cookie"), decided.session_id if decided else None
+        )
 
     # -- views -----------------------------------------------------------------------------
 

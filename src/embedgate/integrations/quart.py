@@ -276,14 +276,8 @@ class EmbedGate:
         state = _state()
         page = g.pop(_PAGE, None)
         g.pop(_USER, None)
-        session_ids = {state.gate.read_session_id(_cookie_header())}
-        if isinstance(page, PageHelpers) and page.decision is not None:
-            session_ids.add(page.decision.session_id)
-        purged = 0
-        for session_id in session_ids:
-            if session_id:
-                purged += await state.engine.alogout(session_id)
-        return purged
+        decided = page.decision if isinstance(page, PageHelpers) else None
+        return await state.gate.alogout(_cookie_header(), decided.session_id if decided else None)
 
     # -- views -----------------------------------------------------------------------------
 

@@ -241,6 +241,22 @@ class WebGate:
         cache = self.engine.service.cache
         return await cache.ainvalidate(session_tag=session_tag(session_id), subject=subject)
 
+    def _logout_ids(self, cookie_header: str | None, known: tuple[str | None, ...]) -> set[str]:
+        ids = {self.read_session_id(cookie_header), *known}
+        return {session_id for session_id in ids if session_id}
+
+    def logout(self, cookie_header: str | None, *known: str | None) -> int:
+        """Purge the tokens of the session in ``cookie_header`` and of the ``known`` session
+        ids (the request's decision, the app's session); returns how many went."""
+        return sum(self.engine.logout(sid) for sid in self._logout_ids(cookie_header, known))
+
+    async def alogout(self, cookie_header: str | None, *known: str | None) -> int:
+        """Async face of :meth:`logout`."""
+        purged = 0
+        for session_id in self._logout_ids(cookie_header, known):
+            purged += await self.engine.alogout(session_id)
+        return purged
+
     def watches(self, session_id: str | None) -> bool:
         """Whether responses of ``session_id`` must be checked for a change of user."""
         return self.owners.knows(session_id)

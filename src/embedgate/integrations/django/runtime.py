@@ -131,12 +131,8 @@ def purge_on_logout(sender: Any, request: HttpRequest | None = None, **kwargs: A
     if request is None:
         return
     state = get_state()
-    session_ids = {state.gate.read_session_id(request.headers.get("Cookie"))}
     page = page_of(request)
+    decided = page.decision if page is not None else None
     if page is not None:
-        if page.decision is not None:
-            session_ids.add(page.decision.session_id)
         page.set_principal(None)
-    for session_id in session_ids:
-        if session_id:
-            state.engine.logout(session_id)
+    state.gate.logout(request.headers.get("Cookie"), decided.session_id if decided else None)
