@@ -202,7 +202,12 @@ def test_an_issuer_failure_is_503_with_retry_after_and_the_error_code(shell: She
 def test_a_remote_provider_that_cannot_be_reached_is_503(shell: Shell) -> None:
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     engine = Engine.from_settings(
-        {"EMBEDGATE_TOUCAN_RETRIES": "0", "EMBEDGATE_TOUCAN_CONNECT_TIMEOUT": "1"},
+        {
+            "EMBEDGATE_TOUCAN_RETRIES": "0",
+            "EMBEDGATE_TOUCAN_CONNECT_TIMEOUT": "1",
+            # The refusal, not the page deadline, must answer, however loaded the machine.
+            "EMBEDGATE_PAGE_DEADLINE": "10",
+        },
         environ={},
         provider="toucan",
         provider_url=closed,
