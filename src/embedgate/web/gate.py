@@ -2,9 +2,6 @@
 helpers and the framework integrations call. It holds users, routing, sessions, the token
 endpoint's answers and the static routes; pages are :class:`~embedgate.web.page.PageRules`'s.
 The shells translate messages to and from the plain values of :mod:`embedgate.web.values`.
-
-Also re-exports, for existing imports, the values, the token request body rules
-(:mod:`embedgate.web.token_request`) and the page helpers (:mod:`embedgate.web.page`).
 """
 
 from __future__ import annotations
@@ -29,8 +26,7 @@ from .owners import SessionOwners
 from .page import PageRules, client_timing, headers_after_injection
 from .ratelimit import RateLimiter
 from .session import SessionIds, check_cookie_name, read_session_cookie, session_cookie
-from .snippet import extract_csp_nonce
-from .token_request import MAX_BODY, MAX_RESOURCE, parse_token_body
+from .token_request import parse_token_body
 from .values import (
     SESSION_TOKEN,
     PagePlan,
@@ -44,25 +40,7 @@ from .values import (
     with_cookie,
 )
 
-__all__ = [
-    "JWKS_PATH",
-    "MAX_BODY",
-    "MAX_RESOURCE",
-    "SCRIPT_PATH",
-    "SESSION_TOKEN",
-    "TOKEN_PATH",
-    "PagePlan",
-    "RawHeaders",
-    "Route",
-    "SessionDecision",
-    "TokenAsk",
-    "WebGate",
-    "WebRequest",
-    "WebResponse",
-    "client_timing",
-    "headers_after_injection",
-    "parse_token_body",
-]
+__all__ = ["JWKS_PATH", "SCRIPT_PATH", "TOKEN_PATH", "Route", "WebGate"]
 
 log = logging.getLogger("embedgate")
 
@@ -159,9 +137,6 @@ class WebGate:
 
     def route(self, request: WebRequest) -> Route | None:
         return self._routes.get(request.path)
-
-    def endpoint_url(self, request: WebRequest) -> str:
-        return request.root + self.prefix + TOKEN_PATH
 
     def script_url(self, request: WebRequest) -> str:
         return self._script_url(request.root)
@@ -507,18 +482,6 @@ class WebGate:
     ) -> bytes:
         """The snippet for a planned page, with the nonce its CSP allows scripts."""
         return self.pages.plan_snippet(root, plan, token, binding)
-
-    def page_snippet(
-        self,
-        request: WebRequest,
-        response_headers: Headers,
-        token: EmbedToken | None,
-        binding: str | None = None,
-    ) -> str:
-        """The data block + loader script for a page of ``request``."""
-        return self.pages.snippet(
-            request.root, token, extract_csp_nonce(response_headers), binding=binding
-        )
 
     def page_headers(
         self, headers: Headers, body_length: int | None, decision: SessionDecision
