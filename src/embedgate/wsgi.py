@@ -21,7 +21,7 @@ from .web.endpoint import answer_token_request
 from .web.headers import Headers
 from .web.page import headers_after_injection, injected_length
 from .web.shell import MiddlewareBase
-from .web.snippet import request_binding
+from .web.token_block import request_binding
 from .web.token_request import MAX_BODY
 from .web.values import PagePlan, SessionDecision, WebRequest, WebResponse
 

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from embedgate import Engine
 from embedgate.asgi import EmbedgateMiddleware
-from embedgate.web.snippet import request_binding
+from embedgate.web.token_block import request_binding
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Sales dashboard</title></head>

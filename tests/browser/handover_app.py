@@ -24,7 +24,7 @@ from embedgate.providers.generic import GenericProfile
 from embedgate.providers.powerbi import SDK_URL as POWERBI_SDK
 from embedgate.providers.preset import SDK_URL as PRESET_SDK
 from embedgate.providers.thoughtspot import SDK_URL as THOUGHTSPOT_SDK
-from embedgate.web.snippet import request_binding
+from embedgate.web.token_block import request_binding
 
 TABLEAU_SDK = "https://embedding.tableauusercontent.com/tableau.embedding.3.latest.min.js"
 TOUCAN_SDK = "https://cdn.toucantoco.com/embed/embed.js"

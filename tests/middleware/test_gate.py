@@ -1,6 +1,6 @@
 """The gate's fast paths give exactly what the reference rules of :mod:`embedgate.web`
 give: the page decision (``should_inject``), the rewritten headers
-(``response_headers_after_injection``), the snippet (``render_token_snippet``); and the
+(``response_headers_after_injection``), the snippet (``render_token_block``); and the
 principal memo never confuses two claim sets."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from embedgate.web.gate import WebGate
 from embedgate.web.headers import Headers
 from embedgate.web.injection import response_headers_after_injection, should_inject
 from embedgate.web.page import headers_after_injection
-from embedgate.web.snippet import render_token_snippet
+from embedgate.web.token_block import render_token_block
 from embedgate.web.values import WebRequest
 from tests.middleware.cases import BUFFER_LIMIT, make_engine
 from tests.middleware.checks import find_snippets
@@ -78,10 +78,10 @@ def test_headers_after_injection_agree_with_the_reference(raw: list[tuple[bytes,
         ("eyJhbGciOi.J9eyJzdWIiOi.Jzig", "r4nd0m+/=", "/reports"),
         ('opaque</script><!--"\\&\u2028token', "abc", ""),  # an opaque provider token
         ("tok", "n0nce", '/a "b" &amp; <c> data-endpoint="x" null'),  # needs escaping
-        ("tok", 'not"a-nonce<', ""),  # not a CSP nonce: escaped by render_token_snippet
+        ("tok", 'not"a-nonce<', ""),  # not a CSP nonce: escaped by render_token_block
     ],
 )
-def test_the_snippet_is_render_token_snippets(token: str, nonce: str | None, root: str) -> None:
+def test_the_snippet_is_render_token_blocks(token: str, nonce: str | None, root: str) -> None:
     engine = make_engine()
     gate = WebGate(engine)
     now = engine.clock.now()
@@ -100,10 +100,10 @@ def test_the_snippet_is_render_token_snippets(token: str, nonce: str | None, roo
     binding = "b" * 22
     allow = {"origins": ["self"], "attributes": ["src", "*"], "sdks": []}
     payload.update(bind=binding, allow=allow)
-    expected = render_token_snippet(payload, script, nonce, endpoint=endpoint)
+    expected = render_token_block(payload, script, nonce, endpoint=endpoint)
     assert gate.snippet(root, minted, nonce, binding=binding) == expected
     failed = {"token": None, "endpoint": endpoint, "bind": binding, "allow": allow}
-    assert gate.snippet(root, None, nonce, binding=binding) == render_token_snippet(
+    assert gate.snippet(root, None, nonce, binding=binding) == render_token_block(
         failed, script, nonce, endpoint=endpoint
     )
     data = json.loads(expected.split(">", 1)[1].split("</script>", 1)[0])

@@ -17,8 +17,8 @@ from embedgate import ConfigurationError, Engine, Principal, PrincipalError
 from embedgate.integrations.flask import EmbedGate
 from embedgate.web.gate import WebGate
 from embedgate.web.headers import Headers
-from embedgate.web.snippet import render_token_snippet
 from embedgate.web.templating import PageHelpers
+from embedgate.web.token_block import render_token_block
 from embedgate.web.values import SESSION_TOKEN, TokenAsk, WebRequest, WebResponse
 from tests.conftest import TEST_SECRET
 from tests.middleware.checks import find_snippets
@@ -150,7 +150,7 @@ def test_the_block_of_a_sessionless_page_says_so_and_holds_no_token(
     binding = "b" * 22
     allow = {"origins": ["https://metabase.example.com"], "attributes": ["src"], "sdks": []}
     block = {"token": None, "session": False, "endpoint": endpoint}
-    expected = render_token_snippet(
+    expected = render_token_block(
         {**block, "bind": binding, "allow": allow}, script, nonce, endpoint=endpoint
     )
     assert gate.snippet(root, None, nonce, binding=binding) == expected

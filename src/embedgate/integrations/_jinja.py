@@ -8,7 +8,7 @@ from markupsafe import Markup
 def trusted_markup(html: str) -> Markup:
     """Mark HTML embedgate rendered itself as safe.
 
-    Only for the helpers' output: ``profile.snippet`` and ``render_token_snippet`` escape
+    Only for the helpers' output: ``profile.snippet`` and ``render_token_block`` escape
     every value they put into markup, so autoescaping it again would break it.
     """
     return Markup(html)  # noqa: S704 - escaped by its renderer, see the docstring

@@ -15,8 +15,8 @@ from typing import Any
 from ..asgi import PAGE_KEY, SCOPE_KEY, SESSION_KEY, EmbedgateMiddleware, scope_user, web_request
 from ..errors import ConfigurationError
 from ..token import EmbedToken
-from ..web.snippet import request_binding
 from ..web.templating import PageHelpers
+from ..web.token_block import request_binding
 from ..web.values import SessionDecision
 
 log = logging.getLogger("embedgate")

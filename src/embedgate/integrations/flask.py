@@ -33,8 +33,8 @@ from ..web.endpoint import answer_token_request
 from ..web.gate import WebGate
 from ..web.headers import Headers
 from ..web.injection import HtmlInjector
-from ..web.snippet import request_binding
 from ..web.templating import PageHelpers, page_injector
+from ..web.token_block import request_binding
 from ..web.token_request import MAX_BODY
 from ..web.values import WebResponse
 from ..wsgi import web_request

@@ -37,8 +37,8 @@ from ..web.endpoint import aanswer_token_request
 from ..web.gate import WebGate
 from ..web.headers import Headers
 from ..web.page import injected_length
-from ..web.snippet import request_binding
 from ..web.templating import PageHelpers
+from ..web.token_block import request_binding
 from ..web.token_request import MAX_BODY
 from ..web.values import SessionDecision, WebResponse
 from ._jinja import trusted_markup

@@ -14,13 +14,11 @@ from ..engine import live_engines
 from ..errors import ConfigurationError, EmbedgateError
 from ..keys import KeySet, SigningKey, keyset_from_config
 from ..verify import verify
-from ..web.snippet import SNIPPET_ELEMENT_ID
+from ..web.token_block import TOKEN_BLOCK_ID
 from ._apps import find_engine
 
 _BLOCK = re.compile(
-    r'<script type="application/json" id="'
-    + re.escape(SNIPPET_ELEMENT_ID)
-    + r'"[^>]*>(.*?)</script>',
+    r'<script type="application/json" id="' + re.escape(TOKEN_BLOCK_ID) + r'"[^>]*>(.*?)</script>',
     re.DOTALL,
 )
 # verify() checks exp/nbf/iat against the real time; the toolkit checks them against

@@ -472,7 +472,7 @@ class WebGate:
         the page's resource-bound tokens. The block also carries ``binding`` (``"bind"``, the
         value of ``data-embedgate-bind`` on the elements the helpers rendered for this
         response; a fresh one if None) and the profile's browser policy (``"allow"``). The
-        markup is :func:`~embedgate.web.snippet.render_token_snippet`'s, rendered once per
+        markup is :func:`~embedgate.web.token_block.render_token_block`'s, rendered once per
         mount point; only the data and the nonce change per page.
         """
         return self.pages.snippet(root, token, nonce, binding=binding)

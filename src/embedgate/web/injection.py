@@ -15,7 +15,7 @@ Driving it from a shell (ASGI shown; WSGI is the same loop over the app's iterab
         if inj.passthrough:
             tail = inj.finish()          # b""
         else:
-            snippet = render_token_snippet(...) if inj.insertion_point() else None
+            snippet = render_token_block(...) if inj.insertion_point() else None
             body = inj.finish(snippet)
             if inj.injected:
                 headers = response_headers_after_injection(headers, len(body))
@@ -136,7 +136,7 @@ def should_inject(
 
 def _snippet_bytes(snippet: str | bytes) -> bytes:
     if not snippet.isascii():
-        raise ValueError("the snippet must be ASCII (render it with render_token_snippet)")
+        raise ValueError("the snippet must be ASCII (render it with render_token_block)")
     return snippet.encode("ascii") if isinstance(snippet, str) else bytes(snippet)
 
 

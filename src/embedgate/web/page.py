@@ -22,7 +22,7 @@ from ..token import EmbedToken
 from .cache_policy import private_headers
 from .headers import Headers, parse_content_type
 from .injection import HtmlInjector, content_type_charset, should_inject
-from .snippet import extract_csp_nonce, json_for_html, new_binding, render_token_snippet
+from .token_block import extract_csp_nonce, json_for_html, new_binding, render_token_block
 from .values import PagePlan, RawHeaders
 
 # What decides whether a response takes the snippet (see injection.should_inject).
@@ -198,7 +198,7 @@ class PageRules:
             return f"{opening}{data}{script}{closing}"
         if _PLAIN_NONCE.fullmatch(nonce):  # what CSP allows a nonce to be: nothing to escape
             return f'{opening}{data}{script} nonce="{nonce}"{closing}'
-        return render_token_snippet(
+        return render_token_block(
             json.loads(data),
             self._script_url(root),
             nonce,
@@ -220,13 +220,13 @@ class PageRules:
         return opening
 
     def _render_parts(self, root: str) -> tuple[str, str, str, str]:
-        # Split render_token_snippet's own markup where the data and the nonce go. Attribute
+        # Split render_token_block's own markup where the data and the nonce go. Attribute
         # values never hold a bare '"' (they are escaped), so the nonce attribute of a
         # rendering with one is found exactly, whatever the mount point.
         endpoint = root + self.token_path
         script_url = self._script_url(root)
-        bare = render_token_snippet(None, script_url, None, endpoint=endpoint)
-        with_nonce = render_token_snippet(None, script_url, "0", endpoint=endpoint)
+        bare = render_token_block(None, script_url, None, endpoint=endpoint)
+        with_nonce = render_token_block(None, script_url, "0", endpoint=endpoint)
         data_at = bare.index(">null</script>") + 1
         nonce_at = with_nonce.index(' nonce="0"')
         parts = (

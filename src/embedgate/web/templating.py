@@ -26,7 +26,7 @@ from ..token import EmbedToken
 from .gate import WebGate
 from .headers import Headers
 from .injection import HtmlInjector
-from .snippet import extract_csp_nonce, new_binding
+from .token_block import extract_csp_nonce, new_binding
 from .values import SessionDecision, WebRequest
 
 log = logging.getLogger("embedgate")
@@ -101,7 +101,7 @@ class PageHelpers:
     ``principal`` returns who is logged in (``None``: anonymous); ``session`` the request's
     session decision (default: embedgate's cookie, through the gate); ``nonce`` the page's
     CSP nonce; ``binding`` the response's binding value (default: one of its own, see
-    :func:`~embedgate.web.snippet.request_binding`). Not thread-safe: one object per request.
+    :func:`~embedgate.web.token_block.request_binding`). Not thread-safe: one object per request.
     """
 
     def __init__(

@@ -47,7 +47,7 @@ def _render(context: Any, tag: str, render: Callable[[PageHelpers], str]) -> str
 
 
 def _trusted(html: str) -> str:
-    # profile.snippet and render_token_snippet escape every value they render.
+    # profile.snippet and render_token_block escape every value they render.
     safe: str = mark_safe(html)  # noqa: S308
     return safe
 

@@ -1,4 +1,5 @@
-"""The HTML snippet injected into pages, and the JSON escaping that makes it safe.
+"""The token block injected into pages (the data block plus the loader script), and the JSON
+escaping that makes it safe. "Snippet" is the provider's markup (`Profile.snippet`), not this.
 
 The token travels in a ``<script type="application/json">`` data block, which browsers never
 execute, so it needs no CSP nonce; only the external loader script carries the app's nonce.
@@ -18,15 +19,15 @@ from .headers import Headers, HeadersLike
 
 __all__ = [
     "BINDING_KEY",
-    "SNIPPET_ELEMENT_ID",
+    "TOKEN_BLOCK_ID",
     "extract_csp_nonce",
     "json_for_html",
     "new_binding",
-    "render_token_snippet",
+    "render_token_block",
     "request_binding",
 ]
 
-SNIPPET_ELEMENT_ID = "embedgate-token"
+TOKEN_BLOCK_ID = "embedgate-token"
 """The ``id`` of the JSON data block; the injector treats a page containing it as done."""
 
 BINDING_KEY = "embedgate.binding"
@@ -71,7 +72,7 @@ def _attr(value: str) -> str:
     return html.escape(value, quote=True).encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
-def render_token_snippet(
+def render_token_block(
     payload: Mapping[str, object] | None,
     script_url: str,
     nonce: str | None = None,
@@ -91,7 +92,7 @@ def render_token_snippet(
     if endpoint:
         attrs.append(f'data-endpoint="{_attr(endpoint)}"')
     return (
-        f'<script type="application/json" id="{SNIPPET_ELEMENT_ID}">{data}</script>'
+        f'<script type="application/json" id="{TOKEN_BLOCK_ID}">{data}</script>'
         f"<script {' '.join(attrs)} defer></script>"
     )
 

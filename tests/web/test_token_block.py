@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from embedgate.web.headers import Headers
-from embedgate.web.snippet import extract_csp_nonce, json_for_html, render_token_snippet
+from embedgate.web.token_block import extract_csp_nonce, json_for_html, render_token_block
 
 NASTY = "</script><script>alert(1)</script><!-- x --> & \u2028\u2029 caf\u00e9 \U0001f600 '\""
 
@@ -78,7 +78,7 @@ def test_json_for_html_refuses_nan() -> None:
         json_for_html({"x": float("nan")})
 
 
-# --- render_token_snippet -------------------------------------------------------------------
+# --- render_token_block -------------------------------------------------------------------
 
 PAYLOAD = {
     "token": "eyJhbGciOi.abc.def",
@@ -89,7 +89,7 @@ PAYLOAD = {
 
 
 def test_snippet_shape() -> None:
-    out = render_token_snippet(PAYLOAD, "/_embedgate/static/embedgate.js", "n0nce")
+    out = render_token_block(PAYLOAD, "/_embedgate/static/embedgate.js", "n0nce")
     assert out == (
         '<script type="application/json" id="embedgate-token">'
         + json_for_html(PAYLOAD)
@@ -99,7 +99,7 @@ def test_snippet_shape() -> None:
 
 def test_snippet_parses_into_exactly_two_scripts_even_with_a_hostile_token() -> None:
     payload = {**PAYLOAD, "token": NASTY}
-    out = render_token_snippet(payload, "/s.js", None)
+    out = render_token_block(payload, "/s.js", None)
     scripts = scripts_of("<html><head>" + out + "</head></html>")
     assert len(scripts) == 2
     (data_attrs, data), (loader_attrs, loader_body) = scripts
@@ -113,7 +113,7 @@ def test_snippet_attributes_are_escaped() -> None:
     url = '/s.js?a=1&b="><script>alert(1)</script>'
     nonce = 'abc" onload="alert(1)'
     endpoint = "/t?x=<y>&z='1'"
-    out = render_token_snippet(PAYLOAD, url, nonce, endpoint=endpoint)
+    out = render_token_block(PAYLOAD, url, nonce, endpoint=endpoint)
     assert "<script>alert" not in out
     assert 'onload="' not in out
     scripts = scripts_of(out)
@@ -125,7 +125,7 @@ def test_snippet_attributes_are_escaped() -> None:
 
 
 def test_snippet_is_ascii_even_with_non_ascii_url() -> None:
-    out = render_token_snippet({**PAYLOAD, "token": "t\u00e9"}, "/caf\u00e9.js", "n\u00e9")
+    out = render_token_block({**PAYLOAD, "token": "t\u00e9"}, "/caf\u00e9.js", "n\u00e9")
     assert out.isascii()
     attrs = scripts_of(out)[1][0]
     assert attrs["src"] == "/caf\u00e9.js"
@@ -133,12 +133,12 @@ def test_snippet_is_ascii_even_with_non_ascii_url() -> None:
 
 
 def test_snippet_without_nonce_has_no_nonce_attribute() -> None:
-    assert "nonce" not in render_token_snippet(PAYLOAD, "/s.js", None)
-    assert "nonce" not in render_token_snippet(PAYLOAD, "/s.js", "")
+    assert "nonce" not in render_token_block(PAYLOAD, "/s.js", None)
+    assert "nonce" not in render_token_block(PAYLOAD, "/s.js", "")
 
 
 def test_snippet_without_payload_renders_null_and_the_endpoint() -> None:
-    out = render_token_snippet(None, "/s.js", None, endpoint="/_embedgate/token")
+    out = render_token_block(None, "/s.js", None, endpoint="/_embedgate/token")
     (data_attrs, data), (loader_attrs, _) = scripts_of(out)
     assert data_attrs["id"] == "embedgate-token"
     assert json.loads(data) is None
@@ -193,5 +193,5 @@ def test_extract_csp_nonce_accepts_headers_object_and_prefers_enforced_policy() 
 
 def test_rendered_nonce_matches_extracted_one() -> None:
     nonce = extract_csp_nonce(csp("script-src 'nonce-Zm9vYmFy'"))
-    out = render_token_snippet(PAYLOAD, "/s.js", nonce)
+    out = render_token_block(PAYLOAD, "/s.js", nonce)
     assert re.search(r'<script src="/s.js" nonce="Zm9vYmFy" defer>', out)
