@@ -1,4 +1,4 @@
-"""Issue 3, requirement 6: embedgate.js in a real headless Chromium against uvicorn.
+"""embedgate.js in a real headless Chromium against uvicorn.
 
 Tokens live 12 s, so the refresher must fetch a new one within seconds: the page receives
 the injected token, the marked element's attribute follows each new token, the new token

@@ -1,4 +1,4 @@
-"""Issue 3, requirement 4: the JSON token endpoint, the script and the JWKS, through both
+"""The JSON token endpoint, the script and the JWKS, through both
 shells."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 3, requirement 5: over a full flow through each shell, the logs carry the jti, a
+"""Over a full flow through each shell, the logs carry the jti, a
 hash of the subject and the expiry of each token, and never a token, the secret, a session
 id or a cookie."""
 

@@ -1,4 +1,4 @@
-"""Issue 3, requirement 3: the session a token is cached under. embedgate's own cookie, set
+"""The session a token is cached under. embedgate's own cookie, set
 on the first response that needs it, or the app's session through a resolver; a user never
 receives a token minted for someone else in the same browser."""
 

@@ -1,4 +1,4 @@
-"""Issue 3, requirement 1: one table of responses through both shells.
+"""One table of responses through both shells.
 
 Every case runs through the ASGI middleware (direct ``scope``/``receive``/``send`` calls
 with the pathsend extension, and ``httpx.ASGITransport``) and the WSGI middleware (a

@@ -1,4 +1,4 @@
-"""Issue 3, requirement 2: the user is read when the response starts, wherever the app put
+"""The user is read when the response starts, wherever the app put
 it during the request: Starlette's ``scope["user"]``, ``request.state`` set by a view or a
 FastAPI dependency, ``environ["embedgate.user"]`` or ``REMOTE_USER``, or a resolver."""
 

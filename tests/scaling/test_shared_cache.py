@@ -1,4 +1,4 @@
-"""Issue 7, with real components: the FastAPI example under ``uvicorn --workers 4`` and the
+"""With real components: the FastAPI example under ``uvicorn --workers 4`` and the
 Flask example under ``gunicorn -w 4``, every worker on one real redis-server. One session
 sees one token, minted once, whichever worker answers; a logout on one worker is seen by
 all of them."""
