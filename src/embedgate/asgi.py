@@ -17,9 +17,9 @@ from .errors import ConfigurationError, EmbedgateError, PrincipalError
 from .settings import Settings, Unpack
 from .web.cache_policy import private_headers
 from .web.endpoint import aanswer_token_request
+from .web.gate import MiddlewareBase
 from .web.headers import Headers
 from .web.page import headers_after_injection, injected_length
-from .web.shell import MiddlewareBase
 from .web.templating import PageHelpers
 from .web.token_block import request_binding
 from .web.token_request import MAX_BODY

@@ -18,9 +18,9 @@ from . import telemetry
 from .errors import EmbedgateError
 from .web.cache_policy import private_headers
 from .web.endpoint import answer_token_request
+from .web.gate import MiddlewareBase
 from .web.headers import Headers
 from .web.page import headers_after_injection, injected_length
-from .web.shell import MiddlewareBase
 from .web.token_block import request_binding
 from .web.token_request import MAX_BODY
 from .web.values import PagePlan, SessionDecision, WebRequest, WebResponse

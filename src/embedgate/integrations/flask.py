@@ -33,12 +33,11 @@ from ..web.endpoint import answer_token_request
 from ..web.gate import WebGate
 from ..web.headers import Headers
 from ..web.injection import HtmlInjector
-from ..web.templating import PageHelpers, page_injector
+from ..web.templating import PageHelpers, page_injector, trusted_markup
 from ..web.token_block import request_binding
 from ..web.token_request import MAX_BODY
 from ..web.values import WebResponse
 from ..wsgi import web_request
-from ._jinja import trusted_markup
 
 __all__ = ["EXTENSION_KEY", "EmbedGate", "EmbedGateState"]
 

@@ -53,8 +53,7 @@ from ..errors import IssuerError, PrincipalError
 from ..settings import Settings, Unpack
 from ..token import EmbedToken
 from ..web.gate import JWKS_PATH, SCRIPT_PATH, TOKEN_PATH
-from ..web.templating import PageHelpers, on_event_loop
-from ._jinja import trusted_markup
+from ..web.templating import PageHelpers, on_event_loop, trusted_markup
 from ._scope import logout_scope, page_helpers_for, token_for
 
 __all__ = [

@@ -37,11 +37,10 @@ from ..web.endpoint import aanswer_token_request
 from ..web.gate import WebGate
 from ..web.headers import Headers
 from ..web.page import injected_length
-from ..web.templating import PageHelpers
+from ..web.templating import PageHelpers, trusted_markup
 from ..web.token_block import request_binding
 from ..web.token_request import MAX_BODY
 from ..web.values import SessionDecision, WebResponse
-from ._jinja import trusted_markup
 
 __all__ = ["EXTENSION_KEY", "EmbedGate", "EmbedGateState"]
 

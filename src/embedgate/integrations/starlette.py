@@ -43,9 +43,8 @@ from ..engine import Engine
 from ..errors import IssuerError, PrincipalError
 from ..token import EmbedToken
 from ..web.headers import Headers
-from ..web.templating import PageHelpers, on_event_loop
+from ..web.templating import PageHelpers, on_event_loop, trusted_markup
 from ..web.values import SessionDecision
-from ._jinja import trusted_markup
 from ._scope import logout_scope, middleware_for, page_helpers_for, token_for
 
 __all__ = [

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from importlib import resources
-from typing import Any, Final, Literal
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from .. import telemetry
 from ..cache import session_tag
@@ -18,6 +19,7 @@ from ..canonical import canonical_json
 from ..engine import Engine
 from ..errors import ConfigurationError, EmbedgateError, IssuerError, PrincipalError
 from ..principal import Principal
+from ..settings import Settings, Unpack
 from ..token import EmbedToken
 from .headers import Headers
 from .injection import HtmlInjector
@@ -40,7 +42,7 @@ from .values import (
     with_cookie,
 )
 
-__all__ = ["JWKS_PATH", "SCRIPT_PATH", "TOKEN_PATH", "Route", "WebGate"]
+__all__ = ["JWKS_PATH", "SCRIPT_PATH", "TOKEN_PATH", "MiddlewareBase", "Route", "WebGate"]
 
 log = logging.getLogger("embedgate")
 
@@ -501,3 +503,28 @@ class WebGate:
         else:
             log.warning("embedgate: no token injected, issuance failed (%s)", type(error).__name__)
         return True
+
+
+# -- what the ASGI and WSGI shells share ------------------------------------------------------
+
+AppT = TypeVar("AppT")
+Resolver = Callable[[Any], Any]
+
+
+class MiddlewareBase(Generic[AppT]):
+    """Holds configuration only: every request's state lives in the call."""
+
+    def __init__(
+        self,
+        app: AppT,
+        engine: Engine | None = None,
+        *,
+        user_resolver: Resolver | None = None,
+        session_resolver: Resolver | None = None,
+        **settings: Unpack[Settings],
+    ) -> None:
+        self.app = app
+        self.engine = engine if engine is not None else Engine.from_settings(**settings)
+        self.gate = WebGate(self.engine)
+        self.user_resolver = user_resolver
+        self.session_resolver = session_resolver

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import telemetry
 from ..engine import Engine
@@ -28,6 +28,9 @@ from .headers import Headers
 from .injection import HtmlInjector
 from .token_block import extract_csp_nonce, new_binding
 from .values import SessionDecision, WebRequest
+
+if TYPE_CHECKING:
+    from markupsafe import Markup
 
 log = logging.getLogger("embedgate")
 
@@ -415,3 +418,15 @@ def page_injector(
         telemetry.injection(False, "too_large" if injector.passthrough else "no_insertion_point")
         return None
     return injector
+
+
+def trusted_markup(html: str) -> Markup:
+    """Mark HTML embedgate rendered itself as safe, for the Jinja adapters (markupsafe comes
+    with Jinja, so it is imported here only when they call).
+
+    Only for the helpers' output: ``profile.snippet`` and ``render_token_block`` escape
+    every value they put into markup, so autoescaping it again would break it.
+    """
+    from markupsafe import Markup
+
+    return Markup(html)  # noqa: S704 - escaped by its renderer, see the docstring
