@@ -15,7 +15,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from bench.table import Row, Target
 from bench.timing import per_call
-from bench.web import BATCH, PAGE, USER, _cookie, _engine, _user, asgi_timer, starlette_app
+from bench.web import BATCH, PAGE, asgi_batch, population, starlette_app
+from bench.web import engine as web_engine
 from embedgate import Principal, telemetry
 from embedgate.asgi import EmbedgateMiddleware
 
@@ -98,15 +99,18 @@ def _rows(label: str, unit: str, scale: float, t: dict[str, float]) -> list[Row]
 def run() -> list[Row]:
     modes = _Modes()
     try:
-        engine = _engine()
-        cookie = [(b"cookie", _cookie(engine))]
-        gated = EmbedgateMiddleware(starlette_app(), engine, user_resolver=_user)
-        page = asgi_timer(gated, cookie)
+        engine = web_engine()
+        gated = EmbedgateMiddleware(starlette_app(), engine)
+        batch = asgi_batch(gated, population(engine, sessions=200))
+
+        def page() -> int:
+            return batch(0)  # the same BATCH sessions every time: only telemetry differs
+
         assert page() > len(PAGE) * BATCH  # the token went in
         page_times = _best(modes, dict.fromkeys(MODES, page), BATCH)
 
         service = engine.service
-        principal = Principal(subject=USER["sub"])
+        principal = Principal(subject="user-0000042")
         service.get_token(principal, "bench-hit")
         hits = 1000
 
