@@ -327,7 +327,7 @@ class EmbedgateMiddleware(MiddlewareBase[ASGIApp]):
             await self.gate.asettle_user(decision.session_id, principal)
             token = None
             if self.gate.needs_session_token(principal):
-                token = await self.engine.service.aget_token(
+                token = await self.engine.aget_token(
                     principal, decision.session_id, deadline=self.engine.config.page_deadline
                 )
         except EmbedgateError as error:

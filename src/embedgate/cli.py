@@ -189,7 +189,7 @@ def cmd_mint(args: argparse.Namespace) -> int:
         groups=tuple(args.group),
         attributes=dict(args.attr),
     )
-    token = engine.service.get_token(principal, "cli:" + secrets.token_hex(8), args.resource)
+    token = engine.get_token(principal, "cli:" + secrets.token_hex(8), args.resource)
     print(token.url or token.token)
     return EXIT_OK
 

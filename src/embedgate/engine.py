@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .audit import audit_trail
-from .cache import CacheBackend, MemoryCache
+from .cache import CacheBackend, MemoryCache, session_tag
 from .clock import SYSTEM_CLOCK, Clock
 from .config import Config, extension_settings
 from .errors import ConfigurationError, ProductionRefusedError
@@ -140,6 +140,55 @@ class Engine:
 
     async def alogout(self, session_id: str) -> int:
         return await self.service.ainvalidate_session(session_id)
+
+    # -- what the web layer and the adapters call --------------------------------------------
+
+    def get_token(
+        self,
+        principal: Principal,
+        session_id: str,
+        resource: str | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> EmbedToken:
+        """The token for ``principal`` in ``session_id``: cached, minted when needed."""
+        return self.service.get_token(principal, session_id, resource, deadline=deadline)
+
+    async def aget_token(
+        self,
+        principal: Principal,
+        session_id: str,
+        resource: str | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> EmbedToken:
+        """Async face of :meth:`get_token`."""
+        return await self.service.aget_token(principal, session_id, resource, deadline=deadline)
+
+    def holds(self, principal: Principal, session_id: str, resource: str) -> bool:
+        """Whether the session was granted ``resource`` (a token for it is or was held)."""
+        return self.service.holds(principal, session_id, resource)
+
+    async def aholds(self, principal: Principal, session_id: str, resource: str) -> bool:
+        """Async face of :meth:`holds`."""
+        return await self.service.aholds(principal, session_id, resource)
+
+    def purge_user(self, session_id: str, subject: str) -> int:
+        """Purge the tokens ``session_id`` holds for ``subject`` (a user gone from it)."""
+        return self.service.cache.invalidate(session_tag=session_tag(session_id), subject=subject)
+
+    async def apurge_user(self, session_id: str, subject: str) -> int:
+        """Async face of :meth:`purge_user`."""
+        cache = self.service.cache
+        return await cache.ainvalidate(session_tag=session_tag(session_id), subject=subject)
+
+    def logout_subject(self, subject: str) -> int:
+        """Purge every token of ``subject`` (all sessions)."""
+        return self.service.invalidate_subject(subject)
+
+    def check_principal(self, principal: Principal) -> None:
+        """Apply the attribute policy (raises :class:`~embedgate.PrincipalError` on refusal)."""
+        self.service.policy.apply(principal)
 
     def derived_key(self, purpose: str) -> bytes:
         """32 bytes for ``purpose`` (session ids, Redis encryption, keyed hashes), derived

@@ -190,7 +190,7 @@ class EmbedgateWSGIMiddleware(MiddlewareBase[WSGIApp]):
             self.gate.settle_user(decision.session_id, principal)
             token = None
             if self.gate.needs_session_token(principal):
-                token = self.engine.service.get_token(
+                token = self.engine.get_token(
                     principal, decision.session_id, deadline=self.engine.config.page_deadline
                 )
         except EmbedgateError as error:

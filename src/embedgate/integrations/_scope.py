@@ -100,7 +100,7 @@ async def token_for(scope: Scope, page: PageHelpers) -> EmbedToken | None:
         return None
     decision = await middleware.session(scope, web_request(scope))
     page.use_session(decision)
-    token = await middleware.engine.service.aget_token(
+    token = await middleware.engine.aget_token(
         principal, decision.session_id, deadline=middleware.engine.config.page_deadline
     )
     page.remember(None, token)

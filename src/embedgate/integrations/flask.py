@@ -227,7 +227,7 @@ class EmbedGate:
         if principal is None:
             return None
         page = self.helpers()
-        token = state.engine.service.get_token(
+        token = state.engine.get_token(
             principal,
             page.session().session_id,
             resource,

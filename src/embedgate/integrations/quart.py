@@ -260,7 +260,7 @@ class EmbedGate:
         if principal is None:
             return None
         page = await self.helpers()
-        token = await state.engine.service.aget_token(
+        token = await state.engine.aget_token(
             principal,
             page.session().session_id,
             resource,

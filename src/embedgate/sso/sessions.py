@@ -231,7 +231,7 @@ class SSOSessions:
                     not self.issuer or issuer == self.issuer
                 )
             if purge_subject:
-                tokens += self.engine.service.invalidate_subject(sub)
+                tokens += self.engine.logout_subject(sub)
         return EndResult(sessions=len(session_ids), tokens=tokens)
 
     def __repr__(self) -> str:

@@ -77,13 +77,13 @@ def answer_token(
     early = gate.throttle(decision, principal)
     if early is not None:
         return early
-    service, session_id = gate.engine.service, decision.session_id
+    engine, session_id = gate.engine, decision.session_id
     gate.settle_user(session_id, principal)
     try:
-        if resource is not None and not service.holds(principal, session_id, resource):
+        if resource is not None and not engine.holds(principal, session_id, resource):
             return gate.not_granted(decision)
-        token = service.get_token(
-            principal, session_id, resource, deadline=gate.engine.config.page_deadline
+        token = engine.get_token(
+            principal, session_id, resource, deadline=engine.config.page_deadline
         )
     except EmbedgateError as error:
         return gate.failure(error, decision)
@@ -97,13 +97,13 @@ async def aanswer_token(
     early = gate.throttle(decision, principal)
     if early is not None:
         return early
-    service, session_id = gate.engine.service, decision.session_id
+    engine, session_id = gate.engine, decision.session_id
     await gate.asettle_user(session_id, principal)
     try:
-        if resource is not None and not await service.aholds(principal, session_id, resource):
+        if resource is not None and not await engine.aholds(principal, session_id, resource):
             return gate.not_granted(decision)
-        token = await service.aget_token(
-            principal, session_id, resource, deadline=gate.engine.config.page_deadline
+        token = await engine.aget_token(
+            principal, session_id, resource, deadline=engine.config.page_deadline
         )
     except EmbedgateError as error:
         return gate.failure(error, decision)

@@ -14,7 +14,6 @@ from importlib import resources
 from typing import Any, Final, Generic, Literal, TypeVar
 
 from .. import telemetry
-from ..cache import session_tag
 from ..canonical import canonical_json
 from ..engine import Engine
 from ..errors import ConfigurationError, EmbedgateError, IssuerError, PrincipalError
@@ -207,16 +206,14 @@ class WebGate:
         subject = self._previous_owner(session_id, principal)
         if subject is None or session_id is None:
             return 0
-        cache = self.engine.service.cache
-        return cache.invalidate(session_tag=session_tag(session_id), subject=subject)
+        return self.engine.purge_user(session_id, subject)
 
     async def asettle_user(self, session_id: str | None, principal: Principal | None) -> int:
         """Async face of :meth:`settle_user`."""
         subject = self._previous_owner(session_id, principal)
         if subject is None or session_id is None:
             return 0
-        cache = self.engine.service.cache
-        return await cache.ainvalidate(session_tag=session_tag(session_id), subject=subject)
+        return await self.engine.apurge_user(session_id, subject)
 
     def _logout_ids(self, cookie_header: str | None, known: tuple[str | None, ...]) -> set[str]:
         ids = {self.read_session_id(cookie_header), *known}
@@ -306,7 +303,7 @@ class WebGate:
         page is left alone whichever the provider."""
         if self.session_tokens:
             return True
-        self.engine.service.policy.apply(principal)
+        self.engine.check_principal(principal)
         return False
 
     def not_granted(self, decision: SessionDecision) -> WebResponse:

@@ -197,7 +197,7 @@ class PageHelpers:
         session_id = self.session().session_id
         self.gate.settle_user(session_id, principal)
         try:
-            token = self.engine.service.get_token(
+            token = self.engine.get_token(
                 principal, session_id, resource, deadline=self.engine.config.page_deadline
             )
         except EmbedgateError as error:
@@ -215,7 +215,7 @@ class PageHelpers:
         session_id = self.session().session_id
         await self.gate.asettle_user(session_id, principal)
         try:
-            token = await self.engine.service.aget_token(
+            token = await self.engine.aget_token(
                 principal, session_id, resource, deadline=self.engine.config.page_deadline
             )
         except EmbedgateError as error:
