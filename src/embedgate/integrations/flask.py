@@ -327,13 +327,14 @@ class EmbedGate:
         so they are those of a page holding a token whether or not one finds its place."""
         state = _state()
         headers = Headers.from_wsgi(response.headers.to_wsgi_list())
-        if not state.gate.wants_injection(request.method, response.status_code, headers):
+        plan = state.gate.page_plan(request.method, response.status_code, headers.raw)
+        if plan is None:
             return response
         page = self.helpers()
         snippet = page.page_snippet(headers)
         if snippet is None:
             return response
-        injector = state.gate.injector(headers)
+        injector = plan.injector
         new = page.page_headers(headers, None, injected=True)
         if new is not None:
             response.headers.clear()
@@ -353,7 +354,7 @@ class EmbedGate:
     def _head_of_page(self, response: Response) -> bool:
         """A HEAD whose GET would carry a token (an injectable page, a user logged in)."""
         gate = _state().gate
-        if not gate.wants_injection("GET", response.status_code, Headers(_raw(response))):
+        if gate.page_plan("GET", response.status_code, _raw(response)) is None:
             return False
         return self._logged_in()
 

@@ -37,7 +37,7 @@ from ..web.endpoint import aanswer_token_request
 from ..web.gate import WebGate
 from ..web.headers import Headers
 from ..web.page import injected_length
-from ..web.templating import PageHelpers, trusted_markup
+from ..web.templating import PageHelpers, fed_injector, trusted_markup
 from ..web.token_block import request_binding
 from ..web.token_request import MAX_BODY
 from ..web.values import SessionDecision, WebResponse
@@ -333,19 +333,11 @@ class EmbedGate:
         headers = Headers(_raw(response))
         if not isinstance(response.response, DataBody):  # a stream or a file
             return await self._streamed(response, headers)
-        data = b""
-        wants = state.gate.wants_injection(request.method, response.status_code, headers)
-        if wants:
-            data = await response.get_data(as_text=False)
         injector = None
-        if wants and not (isinstance(page, PageHelpers) and page.script_rendered):
-            injector = state.gate.injector(headers)
-            injector.feed(data)
-            if injector.passthrough or injector.insertion_point() is None:
-                telemetry.injection(
-                    False, "too_large" if injector.passthrough else "no_insertion_point"
-                )
-                injector = None
+        if not (isinstance(page, PageHelpers) and page.script_rendered):
+            plan = state.gate.page_plan(request.method, response.status_code, headers.raw)
+            if plan is not None:
+                injector = fed_injector(plan, await response.get_data(as_text=False))
         if injector is not None:
             page = await self.helpers()
             body = injector.finish(await page.apage_snippet(headers))
@@ -366,14 +358,17 @@ class EmbedGate:
         page = g.get(_PAGE)
         carries = isinstance(page, PageHelpers) and page.carries_token
         rendered = isinstance(page, PageHelpers) and page.script_rendered
-        if rendered or not state.gate.wants_injection(
-            request.method, response.status_code, headers
-        ):
+        plan = (
+            None
+            if rendered
+            else state.gate.page_plan(request.method, response.status_code, headers.raw)
+        )
+        if plan is None:
             await self._finish_untouched(response, headers, carries)
             return response
         body = response.response
         rest = (await body.__aenter__()).__aiter__()
-        injector = state.gate.injector(headers)
+        injector = plan.injector
         head: list[bytes] = []
         ended = False
         while not (injector.ready or injector.passthrough):
@@ -430,7 +425,7 @@ class EmbedGate:
 
     async def _head_of_page(self, response: Response, headers: Headers) -> bool:
         """A HEAD whose GET would carry a token (an injectable page, a user logged in)."""
-        if not _state().gate.wants_injection("GET", response.status_code, headers):
+        if _state().gate.page_plan("GET", response.status_code, headers.raw) is None:
             return False
         return await self._logged_in()
 

@@ -21,7 +21,6 @@ from ..principal import Principal
 from ..settings import Settings, Unpack
 from ..token import EmbedToken
 from .headers import Headers
-from .injection import HtmlInjector
 from .origin import has_csrf_header, is_same_origin
 from .owners import SessionOwners
 from .page import PageRules, client_timing, headers_after_injection
@@ -448,12 +447,6 @@ class WebGate:
         should_inject` is cached per combination of the headers it looks at.
         """
         return self.pages.page_plan(method, status, raw)
-
-    def wants_injection(self, method: str, status: int, headers: Headers) -> bool:
-        return self.pages.page_plan(method, status, headers.raw) is not None
-
-    def injector(self, headers: Headers) -> HtmlInjector:
-        return self.pages.injector(headers)
 
     def snippet(
         self,

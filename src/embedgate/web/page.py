@@ -21,7 +21,7 @@ from ..providers.browser import browser_policy
 from ..token import EmbedToken
 from .cache_policy import private_headers
 from .headers import Headers, parse_content_type
-from .injection import HtmlInjector, content_type_charset, should_inject
+from .injection import HtmlInjector, should_inject
 from .token_block import extract_csp_nonce, json_for_html, new_binding, render_token_block
 from .values import PagePlan, RawHeaders
 
@@ -152,11 +152,6 @@ class PageRules:
     ) -> bool:
         return should_inject(
             "HEAD" if head else "GET", status, Headers(decisive), limit=self.config.max_inject_bytes
-        )
-
-    def injector(self, headers: Headers) -> HtmlInjector:
-        return HtmlInjector(
-            charset=content_type_charset(headers), limit=self.config.max_inject_bytes
         )
 
     @functools.cached_property

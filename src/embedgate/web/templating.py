@@ -27,7 +27,7 @@ from .gate import WebGate
 from .headers import Headers
 from .injection import HtmlInjector
 from .token_block import extract_csp_nonce, new_binding
-from .values import SessionDecision, WebRequest
+from .values import PagePlan, SessionDecision, WebRequest
 
 if TYPE_CHECKING:
     from markupsafe import Markup
@@ -410,10 +410,15 @@ def page_injector(
     """An injector holding a complete in-memory body (read with ``body()`` only for an
     HTML page) when the snippet should go into it, else None (no insertion point, already
     carrying the snippet, over the size limit, not a page)."""
-    if not gate.wants_injection(method, status, headers):
-        return None
-    injector = gate.injector(headers)
-    injector.feed(body())
+    plan = gate.page_plan(method, status, headers.raw)
+    return None if plan is None else fed_injector(plan, body())
+
+
+def fed_injector(plan: PagePlan, body: bytes) -> HtmlInjector | None:
+    """The plan's injector holding the complete ``body`` when the block has a place in it,
+    else None (over the size limit, no insertion point)."""
+    injector = plan.injector
+    injector.feed(body)
     if injector.passthrough or injector.insertion_point() is None:
         telemetry.injection(False, "too_large" if injector.passthrough else "no_insertion_point")
         return None

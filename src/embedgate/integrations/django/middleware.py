@@ -243,7 +243,7 @@ def _may_carry_token(response: HttpResponse, page: PageHelpers, state: DjangoSta
     if response.streaming:
         content_type = (headers.get_str("content-type") or "").split(";")[0].strip().lower()
         return content_type in ("text/html", "application/xhtml+xml")
-    return state.gate.wants_injection("GET", response.status_code, headers)
+    return state.gate.page_plan("GET", response.status_code, headers.raw) is not None
 
 
 def _read_body(request: HttpRequest) -> bytes:
