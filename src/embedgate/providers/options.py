@@ -3,18 +3,16 @@ error naming the full setting (never its value when the value is secret)."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..config import _bool, _json_object, _names
 from ..errors import ConfigurationError
 from ..issuers.base import HttpPolicy
 from ..secret import Secret
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -123,16 +121,7 @@ class ProfileOptions:
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self._raw(name)
-        if value is None:
-            return default
-        if isinstance(value, bool):
-            return value
-        text = str(value).lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ConfigurationError(self.setting(name), f"expected true or false, got {value!r}")
+        return default if value is None else _bool(self.setting(name), value)
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value = (self.text(name) or default).lower()
@@ -146,35 +135,16 @@ class ProfileOptions:
         value = self._raw(name)
         if value is None:
             return default
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, (list, tuple)):
+        if not isinstance(value, (str, list, tuple)):
             raise ConfigurationError(self.setting(name), "expected a comma-separated list")
-        out: list[str] = []
-        for item in items:
-            if not isinstance(item, str):
-                raise ConfigurationError(
-                    self.setting(name), f"expected names, got {type(item).__name__}"
-                )
-            if item.strip():
-                out.append(item.strip())
-        return tuple(out)
+        return _names(self.setting(name), value) or ()
 
     def json_object(self, name: str) -> dict[str, Any] | None:
         value = self._raw(name)
         if value is None:
             return None
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ConfigurationError(
-                    self.setting(name), f"expected a JSON object: {exc.msg} at position {exc.pos}"
-                ) from None
-        if not isinstance(value, Mapping):
-            raise ConfigurationError(
-                self.setting(name), f"expected a JSON object, got {type(value).__name__}"
-            )
-        return dict(value)
+        data = _json_object(self.setting(name), value)
+        return None if data is None else dict(data)
 
     def string_map(self, name: str) -> dict[str, str]:
         """A JSON object of strings to strings (e.g. a role or parameter mapping)."""
