@@ -354,6 +354,9 @@ class _PageSend:
 
     async def __call__(self, message: Message) -> None:
         plan = self.plan
+        if plan is None and self.start is not None:  # held for deferred helpers only
+            await self._fill_deferred(message)
+            return
         if plan is None:
             if message["type"] == "http.response.start":
                 headers = message.get("headers")
@@ -365,6 +368,11 @@ class _PageSend:
                 method = self.scope.get("method", "GET")
                 self.plan = self.middleware.gate.page_plan(method, message["status"], raw)
                 if self.plan is not None:
+                    self.start = message
+                    return
+                if self._defers():
+                    # Not a page to inject into (an error page, say), but template helpers
+                    # rendered into it: hold it until their tokens are filled in.
                     self.start = message
                     return
                 if 300 <= message["status"] < 400:  # after a log-in or a log-out, typically
@@ -399,6 +407,22 @@ class _PageSend:
             fitted = page.page_headers(headers, len(body), injected=False)
             self.start = {**self.start, "headers": (fitted or headers).raw}
         return {"type": "http.response.body", "body": body, "more_body": False}
+
+    def _defers(self) -> bool:
+        page = self.scope.get(PAGE_KEY)
+        return isinstance(page, PageHelpers) and page.deferred.pending
+
+    async def _fill_deferred(self, message: Message) -> None:
+        """A response that is not injected into, held only so the template helpers'
+        deferred tokens are filled in before it leaves."""
+        page = self.scope.get(PAGE_KEY)
+        if message["type"] == "http.response.body" and isinstance(page, PageHelpers):
+            resolved = await self._resolve(page, message)
+            if resolved is None:
+                return
+            message = resolved
+        await self._send_start()
+        await self.send(message)
 
     def _carries_token(self) -> bool:
         """Whether a template helper put a token in this response (see PageHelpers)."""
