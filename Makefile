@@ -31,7 +31,7 @@ QUICK_TESTS := tests/core tests/web tests/resource_tokens/test_body.py \
 	tests/resource_tokens/test_sessionless.py tests/integrations/test_templating.py \
 	tests/sso/test_mapping.py tests/middleware/test_gate.py tests/test_dependencies.py
 quick: lint typecheck
-	$(BIN)/pytest -q -p no:randomly -m "not browser and not redis and not quickstart and not interop" $(QUICK_TESTS)
+	$(BIN)/pytest -q -m "not browser and not redis and not quickstart and not interop" $(QUICK_TESTS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests examples bench docs
