@@ -137,15 +137,24 @@ class Browser:
         assert value, "no embedgate session cookie yet"
         return value
 
+    def _request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        # One client shared by many threads: httpx may lose a connection another thread
+        # closed (EBADF) before any byte reached the server. That is the client's race, not
+        # an answer of the app under test: try such a request once more.
+        try:
+            return self.client.request(method, path, **kwargs)  # type: ignore[arg-type]
+        except (httpx.ReadError, httpx.WriteError, httpx.ConnectError):
+            return self.client.request(method, path, **kwargs)  # type: ignore[arg-type]
+
     def page(self) -> Answer:
-        response = self.client.get("/")
+        response = self._request("GET", "/")
         assert response.status_code == 200, response.text
         token = page_token(response.text)
         assert token is not None, "the page carries no token"
         return self._answer(response, token, "page")
 
     def endpoint(self) -> Answer:
-        response = self.client.post("/_embedgate/token", headers=TOKEN_HEADERS)
+        response = self._request("POST", "/_embedgate/token", headers=TOKEN_HEADERS)
         assert response.status_code == 200, response.text
         return self._answer(response, response.json()["token"], "endpoint")
 
